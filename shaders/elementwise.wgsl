@@ -1,0 +1,120 @@
+// Elementwise kernels: fill, add, sub, mul, scale, axpy, broadcast add over a
+// trailing shape, GELU and ReLU with their backward passes.
+// One invocation per element; the index spills into y past 65535 workgroups.
+
+const WG: u32 = 64u;
+
+struct Params {
+    n: u32,       // number of output elements
+    inner: u32,   // size of the broadcast operand (add_broadcast)
+    alpha: f32,   // scalar (fill value, scale factor)
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
+
+@compute @workgroup_size(WG)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] + b[i];
+}
+
+@compute @workgroup_size(WG)
+fn sub(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] - b[i];
+}
+
+@compute @workgroup_size(WG)
+fn mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] * b[i];
+}
+
+// out = a + alpha * b
+@compute @workgroup_size(WG)
+fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] + p.alpha * b[i];
+}
+
+// out[o, j] = a[o, j] + b[j], j < inner
+@compute @workgroup_size(WG)
+fn add_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] + b[i % p.inner];
+}
+
+// GELU, tanh form: 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi).
+const GELU_C: f32 = 0.7978845608028654;
+
+fn tanh_safe(u: f32) -> f32 {
+    // tanh via exp of a clamped argument: no inf/inf for large |u|.
+    let v = clamp(u, -15.0, 15.0);
+    let e = exp(2.0 * v);
+    return (e - 1.0) / (e + 1.0);
+}
+
+// out = gelu(a); b unused
+@compute @workgroup_size(WG)
+fn gelu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    let x = a[i];
+    let t = tanh_safe(GELU_C * (x + 0.044715 * x * x * x));
+    out[i] = 0.5 * x * (1.0 + t);
+}
+
+// out = dy * gelu'(x); a = x, b = dy
+@compute @workgroup_size(WG)
+fn gelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    let x = a[i];
+    let t = tanh_safe(GELU_C * (x + 0.044715 * x * x * x));
+    let dt = GELU_C * (1.0 + 3.0 * 0.044715 * x * x) * (1.0 - t * t);
+    out[i] = b[i] * (0.5 * (1.0 + t) + 0.5 * x * dt);
+}
+
+@compute @workgroup_size(WG)
+fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = max(a[i], 0.0);
+}
+
+// out = dy * [x > 0]; a = x, b = dy
+@compute @workgroup_size(WG)
+fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = select(0.0, b[i], a[i] > 0.0);
+}
+
+// out = alpha * a
+@compute @workgroup_size(WG)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = p.alpha * a[i];
+}
+
+// out = alpha
+@compute @workgroup_size(WG)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = p.alpha;
+}

@@ -1,0 +1,61 @@
+// Reductions along one axis of a tensor viewed as [outer, axis, inner]:
+// out[o, i] = alpha * sum_a x[o, a, i]. One invocation per output element;
+// each loops over the axis (axes here are short: pairs, positions, rows).
+// Also the sum of squares used by global-norm gradient clipping.
+
+const WG: u32 = 64u;
+
+struct Params {
+    n: u32,      // outer * inner
+    axis: u32,
+    inner: u32,
+    alpha: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return gid.x + gid.y * nwg.x * WG;
+}
+
+@compute @workgroup_size(WG)
+fn sum_axis(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat(gid, nwg);
+    if (t >= p.n) { return; }
+    let i = t % p.inner;
+    let o = t / p.inner;
+    var acc = 0.0;
+    var idx = o * p.axis * p.inner + i;
+    for (var a = 0u; a < p.axis; a++) {
+        acc += x[idx];
+        idx += p.inner;
+    }
+    out[t] = p.alpha * acc;
+}
+
+// One workgroup: out[0] += sum(x[0..n]^2). Dispatches of this kernel run in
+// order, so accumulating into out[0] across tensors needs no atomics.
+const RW: u32 = 256u;
+var<workgroup> partial: array<f32, RW>;
+
+@compute @workgroup_size(RW)
+fn sum_squares_acc(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = 0.0;
+    for (var i = lid.x; i < p.n; i += RW) {
+        let v = x[i];
+        acc += v * v;
+    }
+    partial[lid.x] = acc;
+    workgroupBarrier();
+    for (var s = RW / 2u; s > 0u; s >>= 1u) {
+        if (lid.x < s) {
+            partial[lid.x] += partial[lid.x + s];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u) {
+        out[0] += partial[0];
+    }
+}

@@ -1,0 +1,492 @@
+//! The GPU side of the engine: device, buffer pool, pipeline cache, command
+//! recording and readback.
+//!
+//! Work is recorded, not executed: every kernel launch appends a [`Command`]
+//! and its parameters to a list; [`Gpu::flush`] turns the whole list into one
+//! command encoder (consecutive dispatches share one compute pass) and one
+//! submit. Nothing is read back unless asked ([`Gpu::read_bytes`]).
+
+pub mod device;
+pub mod pool;
+pub mod shaders;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub use device::{AdapterSummary, Device, DeviceOptions};
+pub use pool::{BufferPool, Storage, capacity_class};
+
+use crate::error::Result;
+
+/// Usage of every tensor buffer.
+pub const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+const UNIFORM_USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::UNIFORM.union(wgpu::BufferUsages::COPY_DST);
+const READBACK_USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::MAP_READ.union(wgpu::BufferUsages::COPY_DST);
+
+/// A compiled compute pipeline and the bind group layout wgpu derived for it.
+pub struct Kernel {
+    pub name: String,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    /// Whether binding 0 is a uniform parameter block.
+    has_params: bool,
+}
+
+/// One recorded piece of work.
+enum Command {
+    Dispatch {
+        kernel: Rc<Kernel>,
+        /// Byte range of this dispatch's parameters in the parameter arena.
+        params: Option<(u64, u64)>,
+        buffers: Vec<(u32, wgpu::Buffer, u64)>,
+        groups: [u32; 3],
+    },
+    Copy {
+        src: wgpu::Buffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        bytes: u64,
+    },
+    Clear {
+        buffer: wgpu::Buffer,
+        bytes: u64,
+    },
+}
+
+/// Counters for tests and reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GpuStats {
+    pub dispatches: u64,
+    pub submits: u64,
+    pub readbacks: u64,
+    pub pipelines_compiled: u64,
+    pub buffers_created: u64,
+}
+
+/// The device plus everything needed to launch kernels on it.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub summary: AdapterSummary,
+    pool: Rc<RefCell<BufferPool>>,
+    kernels: RefCell<HashMap<String, Rc<Kernel>>>,
+    modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
+    pending: RefCell<Vec<Command>>,
+    arena: RefCell<Vec<u8>>,
+    uniform_align: u64,
+    checked_shaders: bool,
+    stats: Cell<GpuStats>,
+}
+
+/// Workgroup size of the one-dimensional kernels (must match the shaders'
+/// `WG` constant).
+pub const WG: u32 = 64;
+
+impl Gpu {
+    /// Open an adapter as `opts` says.
+    pub fn new(opts: &DeviceOptions) -> Result<Gpu> {
+        let dev = Device::open(opts)?;
+        let uniform_align = dev.summary.limits.min_uniform_buffer_offset_alignment as u64;
+        // Kernels guard their own indices, so by default shaders are built
+        // without wgpu's runtime bounds checks (they cost a lot on lavapipe).
+        // NLI_WGPU_CHECKED=1 turns the checks back on, for debugging.
+        let checked_shaders = std::env::var("NLI_WGPU_CHECKED").is_ok_and(|v| v != "0");
+        Ok(Gpu {
+            device: dev.device,
+            queue: dev.queue,
+            summary: dev.summary,
+            pool: Rc::new(RefCell::new(BufferPool::default())),
+            kernels: RefCell::new(HashMap::new()),
+            modules: RefCell::new(HashMap::new()),
+            pending: RefCell::new(Vec::new()),
+            arena: RefCell::new(Vec::new()),
+            uniform_align,
+            checked_shaders,
+            stats: Cell::new(GpuStats::default()),
+        })
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.summary.limits
+    }
+
+    pub fn stats(&self) -> GpuStats {
+        self.stats.get()
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut GpuStats)) {
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
+    }
+
+    /// Bytes cached in the buffer pool.
+    pub fn pool_cached_bytes(&self) -> u64 {
+        self.pool.borrow().cached_bytes
+    }
+
+    pub fn trim_pool(&self) {
+        self.pool.borrow_mut().trim();
+    }
+
+    fn raw_buffer(&self, usage: wgpu::BufferUsages, bytes: u64) -> wgpu::Buffer {
+        let cap = capacity_class(bytes);
+        if let Some(b) = self.pool.borrow_mut().take(usage, cap) {
+            return b;
+        }
+        self.bump(|s| s.buffers_created += 1);
+        self.pool.borrow_mut().allocated_bytes += cap;
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: cap,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer of at least `bytes` bytes; its contents are undefined
+    /// (a reused allocation), so kernels must write every element they own.
+    pub fn alloc(&self, bytes: u64) -> Storage {
+        let bytes = bytes.max(4);
+        Storage::new(self.raw_buffer(STORAGE_USAGE, bytes), bytes, &self.pool)
+    }
+
+    /// A storage buffer set to zero (by a recorded clear).
+    pub fn alloc_zeroed(&self, bytes: u64) -> Storage {
+        let s = self.alloc(bytes);
+        self.clear(&s);
+        s
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn upload(&self, data: &[u8]) -> Storage {
+        let s = self.alloc(data.len() as u64);
+        self.write(&s, data);
+        s
+    }
+
+    /// Overwrite the start of `s` with `data`. Pending commands are submitted
+    /// first so that the write lands after them, in program order.
+    pub fn write(&self, s: &Storage, data: &[u8]) {
+        assert!(data.len() as u64 <= s.buffer().size());
+        if data.is_empty() {
+            return;
+        }
+        self.flush();
+        self.queue.write_buffer(s.buffer(), 0, data);
+    }
+
+    /// Record a zero fill of the used part of `s`.
+    pub fn clear(&self, s: &Storage) {
+        let bytes = s.bytes.div_ceil(4) * 4;
+        self.pending.borrow_mut().push(Command::Clear {
+            buffer: s.buffer().clone(),
+            bytes,
+        });
+    }
+
+    /// Record a copy of `bytes` bytes between two storages.
+    pub fn copy(&self, src: &Storage, src_offset: u64, dst: &Storage, dst_offset: u64, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        assert!(
+            src_offset + bytes <= src.buffer().size() && dst_offset + bytes <= dst.buffer().size()
+        );
+        self.pending.borrow_mut().push(Command::Copy {
+            src: src.buffer().clone(),
+            src_offset,
+            dst: dst.buffer().clone(),
+            dst_offset,
+            bytes,
+        });
+    }
+
+    fn module(&self, shader: &'static str) -> wgpu::ShaderModule {
+        if let Some(m) = self.modules.borrow().get(shader) {
+            return m.clone();
+        }
+        let source = shaders::source(shader)
+            .unwrap_or_else(|| panic!("shader `{shader}` is not in shaders::SHADERS"));
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(shader),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        };
+        let module = if self.checked_shaders {
+            self.device.create_shader_module(desc)
+        } else {
+            // SAFETY: every kernel in shaders/ compares each index it computes
+            // against the sizes it is given before touching memory, and every
+            // loop has a bound taken from its parameters; the gradient and
+            // reference tests run the kernels on sizes that are not multiples
+            // of the workgroup size to exercise those guards.
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        };
+        self.modules.borrow_mut().insert(shader, module.clone());
+        module
+    }
+
+    /// The pipeline for `entry` in `shaders/<shader>.wgsl` with the given
+    /// override constants, compiled on first use and cached.
+    pub fn kernel(
+        &self,
+        shader: &'static str,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Rc<Kernel> {
+        let mut key = format!("{shader}:{entry}");
+        for (k, v) in constants {
+            key.push_str(&format!(":{k}={v}"));
+        }
+        if let Some(k) = self.kernels.borrow().get(&key) {
+            return k.clone();
+        }
+        let module = self.module(shader);
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&key),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        let layout = pipeline.get_bind_group_layout(0);
+        let source = shaders::source(shader).unwrap_or("");
+        let kernel = Rc::new(Kernel {
+            name: key.clone(),
+            pipeline,
+            layout,
+            has_params: source.contains("var<uniform>"),
+        });
+        self.bump(|s| s.pipelines_compiled += 1);
+        self.kernels.borrow_mut().insert(key, kernel.clone());
+        kernel
+    }
+
+    /// Record one dispatch. `params` are the 32-bit words of the shader's
+    /// uniform `Params` struct (binding 0); `buffers` pairs each storage with
+    /// the binding number the entry point declares for it (an entry point's
+    /// layout holds only the bindings it uses).
+    pub fn dispatch(
+        &self,
+        kernel: &Rc<Kernel>,
+        params: &[u32],
+        buffers: &[(u32, &Storage)],
+        groups: [u32; 3],
+    ) {
+        if groups.contains(&0) {
+            return;
+        }
+        let max = self.limits().max_compute_workgroups_per_dimension;
+        assert!(
+            groups.iter().all(|&g| g <= max),
+            "{}: {groups:?} workgroups exceed the adapter's {max} per dimension",
+            kernel.name
+        );
+        let params = if kernel.has_params {
+            let mut arena = self.arena.borrow_mut();
+            let offset = (arena.len() as u64).div_ceil(self.uniform_align) * self.uniform_align;
+            arena.resize(offset as usize, 0);
+            arena.extend_from_slice(bytemuck::cast_slice(params));
+            // Uniform blocks are sized in multiples of 16 bytes.
+            let size = ((params.len() as u64 * 4).max(16)).div_ceil(16) * 16;
+            arena.resize((offset + size) as usize, 0);
+            Some((offset, size))
+        } else {
+            None
+        };
+        let buffers = buffers
+            .iter()
+            .map(|(binding, s)| (*binding, s.buffer().clone(), s.bytes.div_ceil(4) * 4))
+            .collect();
+        self.pending.borrow_mut().push(Command::Dispatch {
+            kernel: kernel.clone(),
+            params,
+            buffers,
+            groups,
+        });
+        self.bump(|s| s.dispatches += 1);
+    }
+
+    /// Workgroup counts covering `n` invocations of a one-dimensional kernel
+    /// with workgroup size `WG`; beyond the per-dimension limit the rest
+    /// spills into y (kernels index with `gid.x + gid.y * nwg.x * WG`).
+    pub fn groups_1d(&self, n: usize) -> [u32; 3] {
+        let groups = (n as u64).div_ceil(WG as u64);
+        let max = self.limits().max_compute_workgroups_per_dimension as u64;
+        if groups <= max {
+            [groups as u32, 1, 1]
+        } else {
+            let y = groups.div_ceil(max);
+            [groups.div_ceil(y) as u32, y as u32, 1]
+        }
+    }
+
+    /// Number of recorded commands not yet submitted.
+    pub fn pending_len(&self) -> usize {
+        self.pending.borrow().len()
+    }
+
+    /// Encode everything recorded so far into one command buffer and submit it.
+    pub fn flush(&self) {
+        let cmds = std::mem::take(&mut *self.pending.borrow_mut());
+        if cmds.is_empty() {
+            return;
+        }
+        let arena = std::mem::take(&mut *self.arena.borrow_mut());
+        let uniform = if arena.is_empty() {
+            None
+        } else {
+            let b = self.raw_buffer(UNIFORM_USAGE, arena.len() as u64);
+            self.queue.write_buffer(&b, 0, &arena);
+            Some(b)
+        };
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let mut i = 0;
+        while i < cmds.len() {
+            match &cmds[i] {
+                Command::Dispatch { .. } => {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: None,
+                    });
+                    while let Some(Command::Dispatch {
+                        kernel,
+                        params,
+                        buffers,
+                        groups,
+                    }) = cmds.get(i)
+                    {
+                        let bind = self.bind_group(kernel, *params, buffers, uniform.as_ref());
+                        pass.set_pipeline(&kernel.pipeline);
+                        pass.set_bind_group(0, &bind, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        i += 1;
+                    }
+                }
+                Command::Copy {
+                    src,
+                    src_offset,
+                    dst,
+                    dst_offset,
+                    bytes,
+                } => {
+                    encoder.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *bytes);
+                    i += 1;
+                }
+                Command::Clear { buffer, bytes } => {
+                    encoder.clear_buffer(buffer, 0, Some(*bytes));
+                    i += 1;
+                }
+            }
+        }
+        self.queue.submit([encoder.finish()]);
+        if let Some(u) = uniform {
+            // Safe to reuse at once: a later write_buffer is ordered after this submit.
+            self.pool.borrow_mut().give(u);
+        }
+        self.bump(|s| s.submits += 1);
+    }
+
+    fn bind_group(
+        &self,
+        kernel: &Kernel,
+        params: Option<(u64, u64)>,
+        buffers: &[(u32, wgpu::Buffer, u64)],
+        uniform: Option<&wgpu::Buffer>,
+    ) -> wgpu::BindGroup {
+        let mut entries = Vec::with_capacity(buffers.len() + 1);
+        if let (Some((offset, size)), Some(u)) = (params, uniform) {
+            entries.push(wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: u,
+                    offset,
+                    size: std::num::NonZeroU64::new(size),
+                }),
+            });
+        }
+        for (binding, b, bytes) in buffers {
+            entries.push(wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset: 0,
+                    size: std::num::NonZeroU64::new(*bytes),
+                }),
+            });
+        }
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &kernel.layout,
+            entries: &entries,
+        })
+    }
+
+    /// Submit pending work and wait until the device is idle.
+    pub fn sync(&self) {
+        self.flush();
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("device lost while waiting");
+    }
+
+    /// Read the used bytes of several storages in one round trip.
+    pub fn read_bytes(&self, storages: &[&Storage]) -> Vec<Vec<u8>> {
+        let staging: Vec<(wgpu::Buffer, u64)> = storages
+            .iter()
+            .map(|s| {
+                let bytes = s.bytes.div_ceil(4) * 4;
+                let b = self.raw_buffer(READBACK_USAGE, bytes);
+                self.pending.borrow_mut().push(Command::Copy {
+                    src: s.buffer().clone(),
+                    src_offset: 0,
+                    dst: b.clone(),
+                    dst_offset: 0,
+                    bytes,
+                });
+                (b, s.bytes)
+            })
+            .collect();
+        self.flush();
+        for (b, bytes) in &staging {
+            b.map_async(wgpu::MapMode::Read, 0..bytes.div_ceil(4) * 4, |r| {
+                r.expect("mapping a readback buffer failed")
+            });
+        }
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("device lost while reading back");
+        self.bump(|s| s.readbacks += 1);
+        staging
+            .into_iter()
+            .map(|(b, bytes)| {
+                let out = {
+                    let view = b
+                        .get_mapped_range(0..bytes.div_ceil(4) * 4)
+                        .expect("readback buffer mapped");
+                    view[..bytes as usize].to_vec()
+                };
+                b.unmap();
+                self.pool.borrow_mut().give(b);
+                out
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,24 @@
+//! Every WGSL source of the engine, compiled into the binary from `shaders/`.
+//!
+//! One file per kernel family, named like its `src/ops` module; each holds the
+//! forward and backward entry points of that family.
+
+/// (name, source) of every shader; `tests/shaders_validate.rs` checks that
+/// this list and the files in `shaders/` are the same set.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    (
+        "elementwise",
+        include_str!("../../shaders/elementwise.wgsl"),
+    ),
+    ("reduce", include_str!("../../shaders/reduce.wgsl")),
+    ("softmax", include_str!("../../shaders/softmax.wgsl")),
+    ("layer_norm", include_str!("../../shaders/layer_norm.wgsl")),
+    ("embedding", include_str!("../../shaders/embedding.wgsl")),
+    ("shape", include_str!("../../shaders/shape.wgsl")),
+    ("adam", include_str!("../../shaders/adam.wgsl")),
+];
+
+pub fn source(name: &str) -> Option<&'static str> {
+    SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}

@@ -1,0 +1,152 @@
+//! Elementwise ops: add, sub, mul, scale, broadcast add (bias), GELU, ReLU.
+//! Kernels: `shaders/elementwise.wgsl`.
+
+use crate::ctx::Ctx;
+use crate::gpu::Storage;
+use crate::tensor::Tensor;
+
+/// Binding numbers of `shaders/elementwise.wgsl`.
+const A: u32 = 1;
+const B: u32 = 2;
+const OUT: u32 = 3;
+
+fn same_shape(op: &str, a: &Tensor, b: &Tensor) {
+    assert_eq!(
+        a.shape(),
+        b.shape(),
+        "{op}: shapes {:?} and {:?} differ",
+        a.shape(),
+        b.shape()
+    );
+}
+
+impl Ctx {
+    /// Launch an entry of `elementwise.wgsl` over `n` elements.
+    fn elementwise(
+        &self,
+        entry: &str,
+        n: usize,
+        inner: usize,
+        alpha: f32,
+        bufs: &[(u32, &Storage)],
+    ) {
+        let k = self.gpu.kernel("elementwise", entry, &[]);
+        let params = [n as u32, inner as u32, alpha.to_bits(), 0];
+        self.gpu.dispatch(&k, &params, bufs, self.gpu.groups_1d(n));
+    }
+
+    pub(crate) fn fill_storage(&self, s: &Storage, n: usize, value: f32) {
+        self.elementwise("fill", n, 1, value, &[(OUT, s)]);
+    }
+
+    fn binary(&self, entry: &str, a: &Tensor, b: &Tensor) -> Storage {
+        let n = a.numel();
+        let out = self.alloc_f32(n);
+        self.elementwise(
+            entry,
+            n,
+            1,
+            0.0,
+            &[(A, a.storage()), (B, b.storage()), (OUT, &out)],
+        );
+        out
+    }
+
+    fn unary(&self, entry: &str, a: &Tensor, alpha: f32) -> Storage {
+        let n = a.numel();
+        let out = self.alloc_f32(n);
+        self.elementwise(entry, n, 1, alpha, &[(A, a.storage()), (OUT, &out)]);
+        out
+    }
+
+    /// `a + b` (same shapes).
+    pub fn add(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        same_shape("add", a, b);
+        let out = self.binary("add", a, b);
+        self.op_output("add", a.shape().to_vec(), out, &[a, b], |_, g| {
+            vec![Some(g.clone()), Some(g.clone())]
+        })
+    }
+
+    /// `a - b` (same shapes).
+    pub fn sub(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        same_shape("sub", a, b);
+        let out = self.binary("sub", a, b);
+        self.op_output("sub", a.shape().to_vec(), out, &[a, b], |ctx, g| {
+            vec![Some(g.clone()), Some(ctx.scale(g, -1.0))]
+        })
+    }
+
+    /// `a * b` elementwise (same shapes).
+    pub fn mul(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        same_shape("mul", a, b);
+        let out = self.binary("mul", a, b);
+        let (a2, b2) = (a.clone(), b.clone());
+        self.op_output("mul", a.shape().to_vec(), out, &[a, b], move |ctx, g| {
+            vec![Some(ctx.mul(g, &b2)), Some(ctx.mul(g, &a2))]
+        })
+    }
+
+    /// `alpha * a`.
+    pub fn scale(&self, a: &Tensor, alpha: f32) -> Tensor {
+        let out = self.unary("scale", a, alpha);
+        self.op_output("scale", a.shape().to_vec(), out, &[a], move |ctx, g| {
+            vec![Some(ctx.scale(g, alpha))]
+        })
+    }
+
+    /// `x + b` where `b`'s shape is a suffix of `x`'s (a bias over the last
+    /// axis, position embeddings over a batch, ...).
+    pub fn add_broadcast(&self, x: &Tensor, b: &Tensor) -> Tensor {
+        let (xs, bs) = (x.shape(), b.shape());
+        assert!(
+            bs.len() <= xs.len() && xs[xs.len() - bs.len()..] == *bs,
+            "add_broadcast: {bs:?} is not a suffix of {xs:?}"
+        );
+        let n = x.numel();
+        let inner = b.numel();
+        let out = self.alloc_f32(n);
+        self.elementwise(
+            "add_broadcast",
+            n,
+            inner,
+            0.0,
+            &[(A, x.storage()), (B, b.storage()), (OUT, &out)],
+        );
+        let bshape = bs.to_vec();
+        self.op_output("add_broadcast", xs.to_vec(), out, &[x, b], move |ctx, g| {
+            let outer = g.numel() / inner;
+            let db = ctx.sum_axis(&ctx.reshape(g, &[outer, inner]), 0);
+            vec![Some(g.clone()), Some(ctx.reshape(&db, &bshape))]
+        })
+    }
+
+    /// GELU (tanh approximation).
+    pub fn gelu(&self, x: &Tensor) -> Tensor {
+        let out = self.unary("gelu", x, 0.0);
+        let x2 = x.clone();
+        self.op_output("gelu", x.shape().to_vec(), out, &[x], move |ctx, g| {
+            let dx = ctx.binary("gelu_backward", &x2, g);
+            vec![Some(ctx.wrap(x2.shape(), dx))]
+        })
+    }
+
+    /// ReLU.
+    pub fn relu(&self, x: &Tensor) -> Tensor {
+        let out = self.unary("relu", x, 0.0);
+        let x2 = x.clone();
+        self.op_output("relu", x.shape().to_vec(), out, &[x], move |ctx, g| {
+            let dx = ctx.binary("relu_backward", &x2, g);
+            vec![Some(ctx.wrap(x2.shape(), dx))]
+        })
+    }
+}
+
+/// CPU references for tests.
+pub mod cpu {
+    pub fn gelu(x: f32) -> f32 {
+        let c = (2.0f64 / std::f64::consts::PI).sqrt();
+        let x = x as f64;
+        (0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())) as f32
+    }
+}

@@ -1,0 +1,110 @@
+//! Layer norm over the last axis with learned scale and shift.
+//! Kernels: `shaders/layer_norm.wgsl`.
+
+use crate::ctx::Ctx;
+use crate::tensor::Tensor;
+
+const X: u32 = 1;
+const GAMMA: u32 = 2;
+const BETA: u32 = 3;
+const Y: u32 = 4;
+const STATS: u32 = 5;
+const DY: u32 = 6;
+const DX: u32 = 7;
+const DGAMMA: u32 = 8;
+const DBETA: u32 = 9;
+
+pub const LAYER_NORM_EPS: f32 = 1e-5;
+
+impl Ctx {
+    /// `(x - mean) / sqrt(var + eps) * gamma + beta` over the last axis.
+    pub fn layer_norm(&self, x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+        let (rows, cols) = x.rows_cols();
+        assert!(
+            gamma.shape() == [cols] && beta.shape() == [cols],
+            "layer_norm: x {:?}, gamma {:?}, beta {:?}",
+            x.shape(),
+            gamma.shape(),
+            beta.shape()
+        );
+        let y = self.alloc_f32(rows * cols);
+        let stats = self.alloc_f32(rows * 2);
+        let params = [rows as u32, cols as u32, LAYER_NORM_EPS.to_bits(), 0];
+        let k = self.gpu.kernel("layer_norm", "layer_norm", &[]);
+        self.gpu.dispatch(
+            &k,
+            &params,
+            &[
+                (X, x.storage()),
+                (GAMMA, gamma.storage()),
+                (BETA, beta.storage()),
+                (Y, &y),
+                (STATS, &stats),
+            ],
+            self.gpu.groups_1d(rows),
+        );
+        let (x2, g2, b2) = (x.clone(), gamma.clone(), beta.clone());
+        self.op_output(
+            "layer_norm",
+            x.shape().to_vec(),
+            y,
+            &[x, gamma, beta],
+            move |ctx, dy| {
+                let dx = if x2.requires_grad() {
+                    let dx = ctx.alloc_f32(rows * cols);
+                    let k = ctx.gpu.kernel("layer_norm", "layer_norm_backward_x", &[]);
+                    ctx.gpu.dispatch(
+                        &k,
+                        &params,
+                        &[
+                            (X, x2.storage()),
+                            (GAMMA, g2.storage()),
+                            (STATS, &stats),
+                            (DY, dy.storage()),
+                            (DX, &dx),
+                        ],
+                        ctx.gpu.groups_1d(rows),
+                    );
+                    Some(ctx.wrap(x2.shape(), dx))
+                } else {
+                    None
+                };
+                let (dg, db) = if g2.requires_grad() || b2.requires_grad() {
+                    let dg = ctx.alloc_f32(cols);
+                    let db = ctx.alloc_f32(cols);
+                    let k = ctx
+                        .gpu
+                        .kernel("layer_norm", "layer_norm_backward_params", &[]);
+                    ctx.gpu.dispatch(
+                        &k,
+                        &params,
+                        &[
+                            (X, x2.storage()),
+                            (STATS, &stats),
+                            (DY, dy.storage()),
+                            (DGAMMA, &dg),
+                            (DBETA, &db),
+                        ],
+                        ctx.gpu.groups_1d(cols),
+                    );
+                    (Some(ctx.wrap(&[cols], dg)), Some(ctx.wrap(&[cols], db)))
+                } else {
+                    (None, None)
+                };
+                vec![dx, dg, db]
+            },
+        )
+    }
+}
+
+/// CPU reference for one row.
+pub fn cpu_layer_norm_row(x: &[f32], gamma: &[f32], beta: &[f32]) -> Vec<f32> {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    let rstd = 1.0 / (var + LAYER_NORM_EPS as f64).sqrt();
+    x.iter()
+        .zip(gamma.iter().zip(beta))
+        .map(|(&v, (&g, &b))| ((v as f64 - mean) * rstd * g as f64 + b as f64) as f32)
+        .collect()
+}

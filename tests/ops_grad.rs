@@ -1,0 +1,216 @@
+//! A finite-difference gradient check for every differentiable op, on small
+//! random shapes that are not multiples of the workgroup size (64) or the
+//! matmul block (4) and tile (32). Tolerances: see GradCheckConfig::default.
+
+mod common;
+use common::*;
+use nli_wgpu::gradcheck::{GradCheckConfig, gradcheck};
+use nli_wgpu::{Ctx, Tensor};
+
+fn check(name: &str, inputs: Vec<(Vec<f32>, Vec<usize>)>, f: impl Fn(&Ctx, &[Tensor]) -> Tensor) {
+    check_with(name, inputs, &GradCheckConfig::default(), f)
+}
+
+fn check_with(
+    name: &str,
+    inputs: Vec<(Vec<f32>, Vec<usize>)>,
+    cfg: &GradCheckConfig,
+    f: impl Fn(&Ctx, &[Tensor]) -> Tensor,
+) {
+    let ctx = ctx();
+    let report = gradcheck(&ctx, &inputs, cfg, f);
+    assert!(report.passed(), "{name}: {report}");
+}
+
+fn input(seed: u64, shape: &[usize], lo: f32, hi: f32) -> (Vec<f32>, Vec<usize>) {
+    let n = shape.iter().product();
+    (rand_vec(&mut rng(seed), n, lo, hi), shape.to_vec())
+}
+
+#[test]
+fn grad_add_sub_mul_scale() {
+    let ins = || vec![input(1, &[5, 13], -1.0, 1.0), input(2, &[5, 13], -1.0, 1.0)];
+    check("add", ins(), |c, t| c.add(&t[0], &t[1]));
+    check("sub", ins(), |c, t| c.sub(&t[0], &t[1]));
+    check("mul", ins(), |c, t| c.mul(&t[0], &t[1]));
+    check("scale", ins(), |c, t| c.scale(&t[0], -1.7));
+}
+
+#[test]
+fn grad_add_broadcast() {
+    check(
+        "add_broadcast",
+        vec![
+            input(3, &[3, 4, 7], -1.0, 1.0),
+            input(4, &[4, 7], -1.0, 1.0),
+        ],
+        |c, t| c.add_broadcast(&t[0], &t[1]),
+    );
+}
+
+#[test]
+fn grad_gelu_relu() {
+    check("gelu", vec![input(5, &[67], -3.0, 3.0)], |c, t| {
+        c.gelu(&t[0])
+    });
+    // Keep inputs away from the kink at 0, where the central difference is wrong.
+    let (mut d, s) = input(6, &[67], -2.0, 2.0);
+    for v in &mut d {
+        if v.abs() < 0.05 {
+            *v += 0.1;
+        }
+    }
+    check("relu", vec![(d, s)], |c, t| c.relu(&t[0]));
+}
+
+#[test]
+fn grad_reductions() {
+    check("sum_axis", vec![input(7, &[3, 5, 7], -1.0, 1.0)], |c, t| {
+        c.sum_axis(&t[0], 1)
+    });
+    check(
+        "mean_axis",
+        vec![input(8, &[3, 5, 7], -1.0, 1.0)],
+        |c, t| c.mean_axis(&t[0], -1),
+    );
+    check("mean_all", vec![input(9, &[6, 11], -1.0, 1.0)], |c, t| {
+        c.mean_all(&t[0])
+    });
+}
+
+#[test]
+fn grad_shape_ops() {
+    check("reshape", vec![input(10, &[4, 6], -1.0, 1.0)], |c, t| {
+        c.reshape(&t[0], &[2, 12])
+    });
+    check("slice", vec![input(11, &[3, 9, 5], -1.0, 1.0)], |c, t| {
+        c.slice(&t[0], 1, 2, 4)
+    });
+    check(
+        "concat",
+        vec![
+            input(12, &[3, 2, 5], -1.0, 1.0),
+            input(13, &[3, 4, 5], -1.0, 1.0),
+        ],
+        |c, t| c.concat(&[&t[0], &t[1]], 1),
+    );
+    check("expand", vec![input(14, &[3, 5], -1.0, 1.0)], |c, t| {
+        c.expand(&t[0], 1, 6)
+    });
+}
+
+#[test]
+fn grad_softmax_family() {
+    check("softmax", vec![input(15, &[9, 10], -2.0, 2.0)], |c, t| {
+        c.softmax(&t[0])
+    });
+    check(
+        "log_softmax",
+        vec![input(16, &[9, 10], -2.0, 2.0)],
+        |c, t| c.log_softmax(&t[0]),
+    );
+    let targets: Vec<u32> = (0..9).map(|i| (i * 3 % 10) as u32).collect();
+    check(
+        "cross_entropy",
+        vec![input(17, &[9, 10], -2.0, 2.0)],
+        move |c, t| c.cross_entropy(&t[0], &c.indices(&targets, &[9])),
+    );
+}
+
+#[test]
+fn grad_layer_norm() {
+    check(
+        "layer_norm",
+        vec![
+            input(18, &[7, 12], -2.0, 2.0),
+            input(19, &[12], 0.5, 1.5),
+            input(20, &[12], -0.5, 0.5),
+        ],
+        |c, t| c.layer_norm(&t[0], &t[1], &t[2]),
+    );
+}
+
+#[test]
+fn grad_embedding() {
+    let idx: Vec<u32> = vec![3, 1, 3, 0, 9, 3, 2, 1, 7, 7, 4];
+    check(
+        "embedding",
+        vec![input(21, &[10, 5], -1.0, 1.0)],
+        move |c, t| c.embedding(&t[0], &c.indices(&idx, &[11])),
+    );
+}
+
+#[test]
+fn grad_matmul_every_transpose() {
+    let (m, n, k) = (5, 6, 7);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { [2, k, m] } else { [2, m, k] };
+        let b = if tb { [2, n, k] } else { [2, k, n] };
+        check(
+            &format!("matmul ta={ta} tb={tb}"),
+            vec![input(22, &a, -1.0, 1.0), input(23, &b, -1.0, 1.0)],
+            move |c, t| c.matmul_t(&t[0], &t[1], ta, tb),
+        );
+    }
+}
+
+#[test]
+fn grad_matmul_shared_weight_and_linear() {
+    for tb in [false, true] {
+        let w = if tb { [6, 4] } else { [4, 6] };
+        check(
+            &format!("shared matmul tb={tb}"),
+            vec![input(24, &[3, 5, 4], -1.0, 1.0), input(25, &w, -1.0, 1.0)],
+            move |c, t| c.matmul_t(&t[0], &t[1], false, tb),
+        );
+    }
+    check(
+        "linear",
+        vec![
+            input(26, &[2, 3, 4], -1.0, 1.0),
+            input(27, &[4, 6], -1.0, 1.0),
+            input(28, &[6], -1.0, 1.0),
+        ],
+        |c, t| c.linear(&t[0], &t[1], Some(&t[2])),
+    );
+}
+
+#[test]
+fn grad_accumulates_when_a_tensor_is_used_twice() {
+    // y = x * x + x uses x three times: dy/dx = 2x + 1.
+    let ctx = ctx();
+    let x = vec![0.5f32, -1.0, 2.0, 3.0];
+    let xt = ctx.param(&x, &[4]);
+    let y = ctx.add(&ctx.mul(&xt, &xt), &xt);
+    let grads = ctx.backward(&ctx.sum_all(&y));
+    let want: Vec<f32> = x.iter().map(|v| 2.0 * v + 1.0).collect();
+    assert_close(
+        "accumulated grad",
+        &ctx.read(grads.get(&xt).unwrap()),
+        &want,
+        1e-6,
+        1e-6,
+    );
+    // And through the generic checker, with a deeper composition.
+    check(
+        "composite",
+        vec![input(29, &[4, 8], -1.0, 1.0), input(30, &[8, 8], -0.5, 0.5)],
+        |c, t| {
+            let h = c.gelu(&c.matmul(&t[0], &t[1]));
+            let h2 = c.add(&h, &c.matmul(&h, &t[1]));
+            c.log_softmax(&c.mul(&h2, &t[0]))
+        },
+    );
+}
+
+#[test]
+fn gradcheck_catches_a_wrong_gradient() {
+    // Self-test of the checker: a function whose recorded backward is wrong
+    // (detach hides one path) must be reported.
+    let ctx = ctx();
+    let cfg = GradCheckConfig::default();
+    let report = gradcheck(&ctx, &[input(31, &[6], 0.5, 1.5)], &cfg, |c, t| {
+        c.mul(&t[0], &c.detach(&t[0]))
+    });
+    assert!(!report.passed(), "a half-missing gradient passed: {report}");
+}

@@ -1,0 +1,55 @@
+//! Every `shaders/*.wgsl` parses and validates with naga; needs no adapter.
+
+use std::collections::BTreeSet;
+
+#[test]
+fn every_shader_parses_and_validates() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let mut files = BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("wgsl") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let src = std::fs::read_to_string(&path).unwrap();
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        assert!(
+            module
+                .entry_points
+                .iter()
+                .all(|ep| ep.stage == naga::ShaderStage::Compute),
+            "{name}: only compute entry points belong in shaders/"
+        );
+        files.insert(name);
+    }
+    let registered: BTreeSet<String> = nli_wgpu::gpu::shaders::SHADERS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    assert_eq!(
+        files, registered,
+        "shaders/ and gpu::shaders::SHADERS must list the same files"
+    );
+    assert!(
+        files.len() >= 8,
+        "expected the engine's shaders, found {files:?}"
+    );
+}
+
+#[test]
+fn registered_sources_are_the_files_on_disk() {
+    // include_str! copies are compiled in; they must be today's files.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    for (name, src) in nli_wgpu::gpu::shaders::SHADERS {
+        let disk = std::fs::read_to_string(dir.join(format!("{name}.wgsl"))).unwrap();
+        assert_eq!(&disk, src, "{name}.wgsl differs from the compiled-in copy");
+    }
+}
