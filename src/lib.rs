@@ -6,7 +6,8 @@
 //! - [`autodiff`]: the tape;
 //! - [`ops`]: differentiable kernels, each with its backward and a CPU
 //!   reference;
-//! - [`optim`]: Adam.
+//! - [`optim`]: Adam;
+//! - [`tasks`]: the compositional task suite.
 
 pub mod autodiff;
 pub mod ctx;
@@ -15,6 +16,7 @@ pub mod gpu;
 pub mod gradcheck;
 pub mod ops;
 pub mod optim;
+pub mod tasks;
 pub mod tensor;
 
 pub use ctx::Ctx;

@@ -44,6 +44,8 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Print or write tasks of the compositional suite as JSON Lines
+    Tasks(nli_wgpu::tasks::TasksArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -58,11 +60,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", g.summary);
             }
         }
+        Command::Tasks(args) => nli_wgpu::tasks::run_tasks_command(&args)?,
     }
     Ok(())
 }
 
 fn main() {
+    // Mesa's window-system code prints an error per device when
+    // XDG_RUNTIME_DIR is unset (headless servers, CI). We never present to a
+    // window, so any directory silences it.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: first statement of main, before any thread is started.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
