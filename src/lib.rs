@@ -1,13 +1,13 @@
 //! nli-wgpu: Neural Language Interpreters on a hand-written wgpu/WGSL engine.
 //!
-//! - [`gpu`]: adapter and device, buffer pool, pipeline cache, recording and
-//!   readback;
-//! - [`tensor`], [`ctx`]: tensors and the handle ops are called on;
-//! - [`autodiff`]: the tape;
-//! - [`ops`]: differentiable kernels, each with its backward and a CPU
+//! - [`gpu`] holds the adapter and device, buffer pool, pipeline cache,
+//!   recording and readback;
+//! - [`tensor`] and [`ctx`] hold tensors and the handle ops are called on;
+//! - [`autodiff`] is the tape;
+//! - [`ops`] are the differentiable kernels, each with its backward and a CPU
 //!   reference;
-//! - [`optim`]: Adam;
-//! - [`tasks`]: the compositional task suite.
+//! - [`optim`] is Adam;
+//! - [`tasks`] is the compositional task suite.
 
 pub mod autodiff;
 pub mod ctx;
