@@ -76,12 +76,20 @@ pub struct Gpu {
     pub summary: AdapterSummary,
     pool: Rc<RefCell<BufferPool>>,
     kernels: RefCell<HashMap<String, Rc<Kernel>>>,
-    modules: RefCell<HashMap<&'static str, wgpu::ShaderModule>>,
+    modules: RefCell<HashMap<String, wgpu::ShaderModule>>,
     pending: RefCell<Vec<Command>>,
     arena: RefCell<Vec<u8>>,
     uniform_align: u64,
     checked_shaders: bool,
     stats: Cell<GpuStats>,
+}
+
+fn module_key(shader: &str, defines: &[(&str, u32)]) -> String {
+    let mut key = shader.to_string();
+    for (name, value) in defines {
+        key.push_str(&format!(":{name}={value}"));
+    }
+    key
 }
 
 /// Workgroup size of the one-dimensional kernels (must match the shaders'
@@ -208,12 +216,16 @@ impl Gpu {
         });
     }
 
-    fn module(&self, shader: &'static str) -> wgpu::ShaderModule {
-        if let Some(m) = self.modules.borrow().get(shader) {
+    fn module(&self, shader: &'static str, defines: &[(&str, u32)]) -> wgpu::ShaderModule {
+        let key = module_key(shader, defines);
+        if let Some(m) = self.modules.borrow().get(&key) {
             return m.clone();
         }
         let source = shaders::source(shader)
             .unwrap_or_else(|| panic!("shader `{shader}` is not in shaders::SHADERS"));
+        let source = shaders::specialize(source, defines).unwrap_or_else(|name| {
+            panic!("{shader}.wgsl has no `const {name}: u32` to specialise")
+        });
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(shader),
             source: wgpu::ShaderSource::Wgsl(source.into()),
@@ -231,26 +243,20 @@ impl Gpu {
                     .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             }
         };
-        self.modules.borrow_mut().insert(shader, module.clone());
+        self.modules.borrow_mut().insert(key, module.clone());
         module
     }
 
-    /// The pipeline for `entry` in `shaders/<shader>.wgsl` with the given
-    /// override constants, compiled on first use and cached.
-    pub fn kernel(
-        &self,
-        shader: &'static str,
-        entry: &str,
-        constants: &[(&str, f64)],
-    ) -> Rc<Kernel> {
-        let mut key = format!("{shader}:{entry}");
-        for (k, v) in constants {
-            key.push_str(&format!(":{k}={v}"));
-        }
+    /// The pipeline for `entry` in `shaders/<shader>.wgsl`, compiled on first
+    /// use and cached. `defines` replace the values of `const NAME: u32`
+    /// declarations of the source (sizes that must be known at compile time,
+    /// such as a per-invocation register array).
+    pub fn kernel(&self, shader: &'static str, entry: &str, defines: &[(&str, u32)]) -> Rc<Kernel> {
+        let key = format!("{}:{entry}", module_key(shader, defines));
         if let Some(k) = self.kernels.borrow().get(&key) {
             return k.clone();
         }
-        let module = self.module(shader);
+        let module = self.module(shader, defines);
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -259,7 +265,7 @@ impl Gpu {
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
+                    constants: &[],
                     zero_initialize_workgroup_memory: false,
                 },
                 cache: None,
