@@ -118,3 +118,37 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.n) { return; }
     out[i] = p.alpha;
 }
+
+// out = exp(a)
+@compute @workgroup_size(WG)
+fn exp_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = exp(a[i]);
+}
+
+// out = a + alpha
+@compute @workgroup_size(WG)
+fn add_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = a[i] + p.alpha;
+}
+
+// out = log(max(1 - a, alpha)): the clamp keeps log(1 - q) finite for q -> 1.
+@compute @workgroup_size(WG)
+fn log1m_clamped(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    out[i] = log(max(1.0 - a[i], p.alpha));
+}
+
+// out = dy * d/da log(max(1 - a, alpha)) = -dy / (1 - a) where unclamped, else 0;
+// a = input, b = dy
+@compute @workgroup_size(WG)
+fn log1m_clamped_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat(gid, nwg);
+    if (i >= p.n) { return; }
+    let one_minus = 1.0 - a[i];
+    out[i] = select(0.0, -b[i] / one_minus, one_minus > p.alpha);
+}

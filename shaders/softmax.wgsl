@@ -8,8 +8,8 @@ const WG: u32 = 64u;
 struct Params {
     rows: u32,
     cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+    eps_bits: u32,   // nll_probs: probability floor, f32 bits
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -98,5 +98,30 @@ fn cross_entropy_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     for (var c = 0u; c < p.cols; c++) {
         let onehot = select(0.0, 1.0, c == t);
         out[base + c] = g * (exp(x[base + c] - lse) - onehot);
+    }
+}
+
+// Negative log-likelihood of probabilities (not logits), clamped:
+// loss[r] = -log(max(x[r, labels[r]], eps)); eps is p.eps_bits.
+@compute @workgroup_size(WG)
+fn nll_probs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = row_index(gid, nwg);
+    if (r >= p.rows) { return; }
+    let eps = bitcast<f32>(p.eps_bits);
+    let t = min(labels[r], p.cols - 1u);
+    out[r] = -log(max(x[r * p.cols + t], eps));
+}
+
+// dx[r, c] = -dy[r] / x[r, c] at c == labels[r] where x > eps, else 0.
+@compute @workgroup_size(WG)
+fn nll_probs_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = row_index(gid, nwg);
+    if (r >= p.rows) { return; }
+    let eps = bitcast<f32>(p.eps_bits);
+    let t = min(labels[r], p.cols - 1u);
+    let base = r * p.cols;
+    for (var c = 0u; c < p.cols; c++) {
+        let v = x[base + c];
+        out[base + c] = select(0.0, -dy[r] / v, c == t && v > eps);
     }
 }

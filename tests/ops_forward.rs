@@ -315,3 +315,37 @@ fn layer_norm_and_embedding_match_cpu() {
         .collect();
     assert_close("embedding", &ctx.read(&e), &want, 0.0, 0.0);
 }
+
+#[test]
+fn exp_log1m_nll_match_cpu_including_clamps() {
+    let ctx = ctx();
+    let q = vec![0.0f32, 0.5, 0.999_999_9, 1.0, 0.25];
+    let qt = ctx.tensor(&q, &[5]);
+    let want_log: Vec<f32> = q.iter().map(|v| (1.0 - v).max(1e-6).ln()).collect();
+    assert_close(
+        "log1m_clamped",
+        &ctx.read(&ctx.log1m_clamped(&qt, 1e-6)),
+        &want_log,
+        1e-5,
+        1e-6,
+    );
+    let want_exp: Vec<f32> = q.iter().map(|v| v.exp()).collect();
+    assert_close("exp", &ctx.read(&ctx.exp(&qt)), &want_exp, 1e-6, 1e-6);
+    assert_close(
+        "add_scalar",
+        &ctx.read(&ctx.add_scalar(&qt, -2.0)),
+        &q.iter().map(|v| v - 2.0).collect::<Vec<_>>(),
+        1e-6,
+        1e-6,
+    );
+    // Rows of probabilities; the second row's target has probability 0.
+    let p = vec![0.2f32, 0.8, 1.0, 0.0];
+    let loss = ctx.nll_probs(&ctx.tensor(&p, &[2, 2]), &ctx.indices(&[1, 1], &[2]), 1e-12);
+    assert_close(
+        "nll_probs",
+        &ctx.read(&loss),
+        &[-(0.8f32.ln()), -(1e-12f32.ln())],
+        1e-5,
+        1e-5,
+    );
+}

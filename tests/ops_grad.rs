@@ -214,3 +214,30 @@ fn gradcheck_catches_a_wrong_gradient() {
     });
     assert!(!report.passed(), "a half-missing gradient passed: {report}");
 }
+
+#[test]
+fn grad_exp_add_scalar_log1m() {
+    check("exp", vec![input(32, &[5, 9], -2.0, 2.0)], |c, t| {
+        c.exp(&t[0])
+    });
+    check("add_scalar", vec![input(33, &[5, 9], -2.0, 2.0)], |c, t| {
+        c.add_scalar(&t[0], 3.5)
+    });
+    // q in (0, 0.9): away from the clamp at 1 - q = 1e-6.
+    check(
+        "log1m_clamped",
+        vec![input(34, &[5, 9], 0.0, 0.9)],
+        |c, t| c.log1m_clamped(&t[0], 1e-6),
+    );
+}
+
+#[test]
+fn grad_nll_of_probabilities() {
+    let targets: Vec<u32> = (0..7).map(|i| (i * 3 % 6) as u32).collect();
+    // Probabilities in (0.1, 1): -log p is smooth there.
+    check(
+        "nll_probs",
+        vec![input(35, &[7, 6], 0.1, 1.0)],
+        move |c, t| c.nll_probs(&t[0], &c.indices(&targets, &[7]), 1e-12),
+    );
+}

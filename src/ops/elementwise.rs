@@ -121,6 +121,53 @@ impl Ctx {
         })
     }
 
+    /// `exp(x)`.
+    pub fn exp(&self, x: &Tensor) -> Tensor {
+        let out = std::rc::Rc::new(self.unary("exp_fwd", x, 0.0));
+        let y = self.tensor_on(
+            x.shape().to_vec(),
+            crate::tensor::DType::F32,
+            out.clone(),
+            false,
+        );
+        self.op_output_rc("exp", x.shape().to_vec(), out, &[x], move |ctx, g| {
+            vec![Some(ctx.mul(g, &y))]
+        })
+    }
+
+    /// `x + c`.
+    pub fn add_scalar(&self, x: &Tensor, c: f32) -> Tensor {
+        let out = self.unary("add_scalar", x, c);
+        self.op_output("add_scalar", x.shape().to_vec(), out, &[x], |_, g| {
+            vec![Some(g.clone())]
+        })
+    }
+
+    /// `log(max(1 - q, floor))`: the regulariser's "token unused" log
+    /// probability, finite as q -> 1 (no gradient where clamped).
+    pub fn log1m_clamped(&self, q: &Tensor, floor: f32) -> Tensor {
+        let out = self.unary("log1m_clamped", q, floor);
+        let q2 = q.clone();
+        self.op_output(
+            "log1m_clamped",
+            q.shape().to_vec(),
+            out,
+            &[q],
+            move |ctx, g| {
+                let n = q2.numel();
+                let dq = ctx.alloc_f32(n);
+                ctx.elementwise(
+                    "log1m_clamped_backward",
+                    n,
+                    1,
+                    floor,
+                    &[(A, q2.storage()), (B, g.storage()), (OUT, &dq)],
+                );
+                vec![Some(ctx.wrap(q2.shape(), dq))]
+            },
+        )
+    }
+
     /// GELU (tanh approximation).
     pub fn gelu(&self, x: &Tensor) -> Tensor {
         let out = self.unary("gelu", x, 0.0);

@@ -20,13 +20,25 @@ impl Ctx {
         out_len: usize,
         bufs: &[(u32, &Storage)],
     ) -> Storage {
+        self.row_kernel_eps(entry, rows, cols, 0.0, out_len, bufs)
+    }
+
+    fn row_kernel_eps(
+        &self,
+        entry: &str,
+        rows: usize,
+        cols: usize,
+        eps: f32,
+        out_len: usize,
+        bufs: &[(u32, &Storage)],
+    ) -> Storage {
         let out = self.alloc_f32(out_len);
         let mut all = bufs.to_vec();
         all.push((OUT, &out));
         let k = self.gpu.kernel("softmax", entry, &[]);
         self.gpu.dispatch(
             &k,
-            &[rows as u32, cols as u32, 0, 0],
+            &[rows as u32, cols as u32, eps.to_bits(), 0],
             &all,
             self.gpu.groups_1d(rows),
         );
@@ -123,6 +135,53 @@ impl Ctx {
                     &[(X, l2.storage()), (DY, g.storage()), (LABELS, t2.storage())],
                 );
                 vec![Some(ctx.wrap(l2.shape(), dx))]
+            },
+        )
+    }
+}
+
+impl Ctx {
+    /// Per-row `-log(max(probs[target], eps))` of probability rows (not
+    /// logits): probs [.., C], targets u32 [..]; the result has the targets'
+    /// shape. The clamp keeps the loss finite when a probability underflows.
+    pub fn nll_probs(&self, probs: &Tensor, targets: &Tensor, eps: f32) -> Tensor {
+        assert_eq!(
+            targets.dtype(),
+            DType::U32,
+            "nll_probs targets must be u32 indices"
+        );
+        let (rows, cols) = probs.rows_cols();
+        assert_eq!(
+            targets.numel(),
+            rows,
+            "nll_probs: {:?} probabilities for {:?} targets",
+            probs.shape(),
+            targets.shape()
+        );
+        let out = self.row_kernel_eps(
+            "nll_probs",
+            rows,
+            cols,
+            eps,
+            rows,
+            &[(X, probs.storage()), (LABELS, targets.storage())],
+        );
+        let (p2, t2) = (probs.clone(), targets.clone());
+        self.op_output(
+            "nll_probs",
+            targets.shape().to_vec(),
+            out,
+            &[probs],
+            move |ctx, g| {
+                let dx = ctx.row_kernel_eps(
+                    "nll_probs_backward",
+                    rows,
+                    cols,
+                    eps,
+                    rows * cols,
+                    &[(X, p2.storage()), (DY, g.storage()), (LABELS, t2.storage())],
+                );
+                vec![Some(ctx.wrap(p2.shape(), dx))]
             },
         )
     }
