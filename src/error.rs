@@ -13,6 +13,9 @@ pub enum Error {
     /// A work size beyond what the adapter allows.
     #[error("exceeds the adapter's limits: {0}")]
     Limits(String),
+    /// Training had to stop (a NaN loss); the message says what was kept.
+    #[error("training stopped: {0}")]
+    Training(String),
     #[error("I/O error on {path}: {source}")]
     Io {
         path: String,

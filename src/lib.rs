@@ -10,14 +10,18 @@
 //! - [`tasks`] is the compositional task suite.
 
 pub mod autodiff;
+pub mod checkpoint;
 pub mod ctx;
 pub mod error;
+pub mod eval;
 pub mod gpu;
 pub mod gradcheck;
+pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod tasks;
 pub mod tensor;
+pub mod train;
 
 pub use ctx::Ctx;
 pub use error::{Error, Result};

@@ -104,8 +104,28 @@ impl Adam {
         sumsq
     }
 
-    /// The first and second moments of a parameter (for checkpoints).
-    pub fn moments(&self, p: &Tensor) -> Option<(&Storage, &Storage)> {
-        self.moments.get(&p.id()).map(|(m, v)| (m, v))
+    /// The first and second moments of a parameter, read back (zeros before
+    /// its first update), for checkpoints.
+    pub fn read_moments(&self, ctx: &Ctx, p: &Tensor) -> (Vec<f32>, Vec<f32>) {
+        match self.moments.get(&p.id()) {
+            Some((m, v)) => {
+                let mut bytes = ctx.gpu.read_bytes(&[m, v]);
+                let v = bytemuck::pod_collect_to_vec(&bytes.pop().unwrap());
+                let m = bytemuck::pod_collect_to_vec(&bytes.pop().unwrap());
+                (m, v)
+            }
+            None => (vec![0.0; p.numel()], vec![0.0; p.numel()]),
+        }
+    }
+
+    /// Restore a parameter's moments (resuming from a checkpoint).
+    pub fn set_moments(&mut self, ctx: &Ctx, p: &Tensor, m: &[f32], v: &[f32]) {
+        assert!(
+            m.len() == p.numel() && v.len() == p.numel(),
+            "moments of {p:?}"
+        );
+        let ms = ctx.gpu.upload(bytemuck::cast_slice(m));
+        let vs = ctx.gpu.upload(bytemuck::cast_slice(v));
+        self.moments.insert(p.id(), (ms, vs));
     }
 }

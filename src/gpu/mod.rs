@@ -8,6 +8,7 @@
 
 pub mod device;
 pub mod pool;
+pub mod profile;
 pub mod shaders;
 
 use std::cell::{Cell, RefCell};
@@ -82,6 +83,8 @@ pub struct Gpu {
     uniform_align: u64,
     checked_shaders: bool,
     stats: Cell<GpuStats>,
+    /// Per-kernel timestamps are collected while this is Some.
+    profile: RefCell<Option<profile::KernelProfile>>,
 }
 
 fn module_key(shader: &str, defines: &[(&str, u32)]) -> String {
@@ -117,6 +120,7 @@ impl Gpu {
             uniform_align,
             checked_shaders,
             stats: Cell::new(GpuStats::default()),
+            profile: RefCell::new(None),
         })
     }
 
@@ -342,6 +346,23 @@ impl Gpu {
         }
     }
 
+    /// Start collecting per-kernel GPU time (needs timestamp queries).
+    /// Returns false when the adapter has none.
+    pub fn start_profile(&self) -> bool {
+        if !self.summary.timestamps {
+            return false;
+        }
+        self.flush();
+        *self.profile.borrow_mut() = Some(profile::KernelProfile::default());
+        true
+    }
+
+    /// Stop collecting and return what was measured.
+    pub fn stop_profile(&self) -> Option<profile::KernelProfile> {
+        self.sync();
+        self.profile.borrow_mut().take()
+    }
+
     /// Number of recorded commands not yet submitted.
     pub fn pending_len(&self) -> usize {
         self.pending.borrow().len()
@@ -364,25 +385,38 @@ impl Gpu {
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        let profiling = self.profile.borrow().is_some();
+        // Two timestamps per dispatch when profiling.
+        let mut timed: Vec<(String, wgpu::QuerySet, u32)> = Vec::new();
         let mut i = 0;
         while i < cmds.len() {
             match &cmds[i] {
+                Command::Dispatch { .. } if profiling => {
+                    let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                        label: None,
+                        ty: wgpu::QueryType::Timestamp,
+                        count: 2,
+                    });
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: None,
+                        timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                            query_set: &set,
+                            beginning_of_pass_write_index: Some(0),
+                            end_of_pass_write_index: Some(1),
+                        }),
+                    });
+                    let name = self.encode_dispatch(&mut pass, &cmds[i], uniform.as_ref());
+                    drop(pass);
+                    timed.push((name, set, 2));
+                    i += 1;
+                }
                 Command::Dispatch { .. } => {
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: None,
                         timestamp_writes: None,
                     });
-                    while let Some(Command::Dispatch {
-                        kernel,
-                        params,
-                        buffers,
-                        groups,
-                    }) = cmds.get(i)
-                    {
-                        let bind = self.bind_group(kernel, *params, buffers, uniform.as_ref());
-                        pass.set_pipeline(&kernel.pipeline);
-                        pass.set_bind_group(0, &bind, &[]);
-                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                    while let Some(cmd @ Command::Dispatch { .. }) = cmds.get(i) {
+                        self.encode_dispatch(&mut pass, cmd, uniform.as_ref());
                         i += 1;
                     }
                 }
@@ -402,12 +436,74 @@ impl Gpu {
                 }
             }
         }
+        let resolved = if timed.is_empty() {
+            None
+        } else {
+            // Each resolve lands at a 256-byte aligned offset (wgpu's rule).
+            let stride = wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
+            let bytes = timed.len() as u64 * stride;
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: None,
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            for (k, (_, set, n)) in timed.iter().enumerate() {
+                encoder.resolve_query_set(set, 0..*n, &resolve, k as u64 * stride);
+            }
+            let read = self.raw_buffer(READBACK_USAGE, bytes);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, bytes);
+            Some((read, bytes))
+        };
         self.queue.submit([encoder.finish()]);
         if let Some(u) = uniform {
             // Safe to reuse at once: a later write_buffer is ordered after this submit.
             self.pool.borrow_mut().give(u);
         }
         self.bump(|s| s.submits += 1);
+        if let Some((read, bytes)) = resolved {
+            read.map_async(wgpu::MapMode::Read, 0..bytes, |r| {
+                r.expect("mapping timestamps")
+            });
+            self.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .expect("device lost while profiling");
+            let ticks: Vec<u64> =
+                bytemuck::pod_collect_to_vec(&read.get_mapped_range(0..bytes).expect("mapped"));
+            read.unmap();
+            self.pool.borrow_mut().give(read);
+            let period = self.queue.get_timestamp_period() as f64;
+            let mut prof = self.profile.borrow_mut();
+            let prof = prof.as_mut().expect("profiling");
+            let stride = (wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT / 8) as usize;
+            for (k, (name, _, _)) in timed.iter().enumerate() {
+                let ns = ticks[k * stride + 1].saturating_sub(ticks[k * stride]) as f64 * period;
+                prof.add(name, ns);
+            }
+        }
+    }
+
+    /// Encode one dispatch command into a pass; returns the kernel's name.
+    fn encode_dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        cmd: &Command,
+        uniform: Option<&wgpu::Buffer>,
+    ) -> String {
+        let Command::Dispatch {
+            kernel,
+            params,
+            buffers,
+            groups,
+        } = cmd
+        else {
+            unreachable!("encode_dispatch takes dispatches only")
+        };
+        let bind = self.bind_group(kernel, *params, buffers, uniform);
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind, &[]);
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        kernel.name.clone()
     }
 
     fn bind_group(

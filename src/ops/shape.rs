@@ -41,6 +41,10 @@ impl Ctx {
             "reshape {:?} -> {shape:?}",
             x.shape()
         );
+        if x.dtype() == crate::tensor::DType::U32 {
+            // Indices carry no gradient: a plain view.
+            return self.tensor_on(shape.to_vec(), x.dtype(), x.storage_rc().clone(), false);
+        }
         let old = x.shape().to_vec();
         self.op_output_rc(
             "reshape",

@@ -1,0 +1,205 @@
+//! Layers built from ops: linear, layer norm, pre-LayerNorm transformer
+//! block. Parameters come from a [`ParamSource`], so the same constructor
+//! makes a fresh model (random init), loads one (a checkpoint) or wraps given
+//! tensors (the whole-model gradient check).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::ctx::Ctx;
+use crate::tensor::Tensor;
+
+/// How a parameter starts.
+#[derive(Clone, Copy, Debug)]
+pub enum InitKind {
+    /// N(0, std^2).
+    Normal(f32),
+    Zeros,
+    Ones,
+}
+
+/// Where a model's parameters come from.
+pub trait ParamSource {
+    fn param(&mut self, ctx: &Ctx, name: &str, shape: &[usize], init: InitKind) -> Tensor;
+}
+
+/// Fresh parameters from a seeded generator.
+pub struct RandomInit {
+    rng: StdRng,
+}
+
+impl RandomInit {
+    pub fn new(seed: u64) -> RandomInit {
+        RandomInit {
+            rng: StdRng::seed_from_u64(seed),
+        }
+    }
+
+    /// A standard normal draw (Box-Muller; the generator's own draws keep it
+    /// reproducible for a given seed).
+    fn standard_normal(&mut self) -> f32 {
+        let u1: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
+        let u2: f64 = self.rng.random();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
+
+impl ParamSource for RandomInit {
+    fn param(&mut self, ctx: &Ctx, _name: &str, shape: &[usize], init: InitKind) -> Tensor {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = match init {
+            InitKind::Normal(std) => (0..n).map(|_| std * self.standard_normal()).collect(),
+            InitKind::Zeros => vec![0.0; n],
+            InitKind::Ones => vec![1.0; n],
+        };
+        ctx.param(&data, shape)
+    }
+}
+
+/// Given tensors, taken in the order the model asks for them.
+pub struct GivenParams {
+    tensors: std::vec::IntoIter<Tensor>,
+}
+
+impl GivenParams {
+    pub fn new(tensors: Vec<Tensor>) -> GivenParams {
+        GivenParams {
+            tensors: tensors.into_iter(),
+        }
+    }
+}
+
+impl ParamSource for GivenParams {
+    fn param(&mut self, _ctx: &Ctx, name: &str, shape: &[usize], _init: InitKind) -> Tensor {
+        let t = self
+            .tensors
+            .next()
+            .unwrap_or_else(|| panic!("no tensor given for parameter {name}"));
+        assert_eq!(t.shape(), shape, "given tensor for {name}");
+        t
+    }
+}
+
+/// Collects every parameter with its name as the model is built.
+pub struct Builder<'a> {
+    pub ctx: &'a Ctx,
+    source: &'a mut dyn ParamSource,
+    prefix: Vec<String>,
+    pub params: Vec<(String, Tensor)>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(ctx: &'a Ctx, source: &'a mut dyn ParamSource) -> Builder<'a> {
+        Builder {
+            ctx,
+            source,
+            prefix: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn param(&mut self, name: &str, shape: &[usize], init: InitKind) -> Tensor {
+        let mut full = self.prefix.join(".");
+        if !full.is_empty() {
+            full.push('.');
+        }
+        full.push_str(name);
+        let t = self.source.param(self.ctx, &full, shape, init);
+        self.params.push((full, t.clone()));
+        t
+    }
+
+    /// Run `f` with `name` appended to the parameter prefix.
+    pub fn scope<T>(&mut self, name: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.prefix.push(name.to_string());
+        let out = f(self);
+        self.prefix.pop();
+        out
+    }
+}
+
+pub struct Linear {
+    pub w: Tensor,
+    pub b: Tensor,
+}
+
+impl Linear {
+    /// LeCun-normal weights (std 1/sqrt(in)), zero bias.
+    pub fn new(bld: &mut Builder, name: &str, fan_in: usize, fan_out: usize) -> Linear {
+        bld.scope(name, |bld| Linear {
+            w: bld.param(
+                "w",
+                &[fan_in, fan_out],
+                InitKind::Normal(1.0 / (fan_in as f32).sqrt()),
+            ),
+            b: bld.param("b", &[fan_out], InitKind::Zeros),
+        })
+    }
+
+    pub fn forward(&self, ctx: &Ctx, x: &Tensor) -> Tensor {
+        ctx.linear(x, &self.w, Some(&self.b))
+    }
+}
+
+pub struct LayerNorm {
+    pub gamma: Tensor,
+    pub beta: Tensor,
+}
+
+impl LayerNorm {
+    pub fn new(bld: &mut Builder, name: &str, d: usize) -> LayerNorm {
+        bld.scope(name, |bld| LayerNorm {
+            gamma: bld.param("gamma", &[d], InitKind::Ones),
+            beta: bld.param("beta", &[d], InitKind::Zeros),
+        })
+    }
+
+    pub fn forward(&self, ctx: &Ctx, x: &Tensor) -> Tensor {
+        ctx.layer_norm(x, &self.gamma, &self.beta)
+    }
+}
+
+/// Pre-LayerNorm transformer block: `h + Attn(LN(h))`, then `h + MLP(LN(h))`
+/// with a GELU MLP `mlp_mult * d` wide. Non-causal.
+pub struct Block {
+    ln1: LayerNorm,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    ln2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    heads: usize,
+}
+
+impl Block {
+    pub fn new(bld: &mut Builder, name: &str, d: usize, heads: usize, mlp_mult: usize) -> Block {
+        bld.scope(name, |bld| Block {
+            ln1: LayerNorm::new(bld, "ln1", d),
+            wq: Linear::new(bld, "wq", d, d),
+            wk: Linear::new(bld, "wk", d, d),
+            wv: Linear::new(bld, "wv", d, d),
+            wo: Linear::new(bld, "wo", d, d),
+            ln2: LayerNorm::new(bld, "ln2", d),
+            fc1: Linear::new(bld, "fc1", d, mlp_mult * d),
+            fc2: Linear::new(bld, "fc2", mlp_mult * d, d),
+            heads,
+        })
+    }
+
+    /// `h`: [batch, len, d].
+    pub fn forward(&self, ctx: &Ctx, h: &Tensor) -> Tensor {
+        let x = self.ln1.forward(ctx, h);
+        let (q, k, v) = (
+            self.wq.forward(ctx, &x),
+            self.wk.forward(ctx, &x),
+            self.wv.forward(ctx, &x),
+        );
+        let a = ctx.attention(&q, &k, &v, self.heads, false);
+        let h = ctx.add(h, &self.wo.forward(ctx, &a));
+        let x = self.ln2.forward(ctx, &h);
+        let m = self.fc2.forward(ctx, &ctx.gelu(&self.fc1.forward(ctx, &x)));
+        ctx.add(&h, &m)
+    }
+}

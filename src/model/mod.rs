@@ -1,0 +1,362 @@
+//! The NLI model (SPEC §2): an inductor that writes a program of T tokens
+//! from a specification, and a recurrent interpreter that runs it token by
+//! token on an input.
+//!
+//! Layout choices (ours where the paper is silent): pre-LayerNorm blocks with
+//! GELU MLPs; x and y share one position table plus a learned x/y type
+//! embedding; program slots have no position embedding; the inductor head is
+//! D -> D (GELU) -> K; `u_t` is added to the interpreter block's input before
+//! its LayerNorm; the output of both transformers goes through a final
+//! LayerNorm.
+
+pub mod config;
+pub mod layers;
+
+pub use config::{ModelConfig, RunConfig, TrainConfig};
+pub use layers::InitKind;
+use layers::{Block, Builder, LayerNorm, Linear, ParamSource};
+
+use crate::ctx::Ctx;
+use crate::ops::gumbel::{Gumbel, NoiseKey};
+use crate::tensor::Tensor;
+
+/// Index of the SKIP token in the codebook.
+pub const SKIP: usize = 0;
+/// `log pi_T` is clamped here (SPEC §5).
+pub const LOG_PROB_FLOOR: f32 = 1e-12;
+/// `1 - q` is clamped here in the regulariser (SPEC §5).
+pub const ONE_MINUS_Q_FLOOR: f32 = 1e-6;
+
+/// Noise of one step: the same (seed, step) always draws the same Gumbel
+/// noise. Stream 0 is the inductor's, stream 1 + t the interpreter's at
+/// program step t.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepNoise {
+    pub seed: u64,
+    pub step: u32,
+}
+
+impl StepNoise {
+    pub fn inductor(self) -> NoiseKey {
+        NoiseKey {
+            seed: self.seed,
+            step: self.step,
+            stream: 0,
+        }
+    }
+    pub fn interpreter(self, t: usize) -> NoiseKey {
+        NoiseKey {
+            seed: self.seed,
+            step: self.step,
+            stream: 1 + t as u32,
+        }
+    }
+}
+
+pub struct Nli {
+    pub cfg: ModelConfig,
+    /// Every parameter with its name, in creation order.
+    pub params: Vec<(String, Tensor)>,
+    // Inductor.
+    ind_value: Tensor,
+    ind_position: Tensor,
+    type_x: Tensor,
+    type_y: Tensor,
+    slots: Tensor,
+    ind_blocks: Vec<Block>,
+    ind_norm: LayerNorm,
+    head_hidden: Linear,
+    head_out: Linear,
+    // Interpreter.
+    io_embed: Tensor,
+    int_position: Tensor,
+    token_embed: Tensor,
+    int_blocks: Vec<Block>,
+    int_norm: LayerNorm,
+    int_head: Linear,
+    /// [V, V] identity: one_hot(x) is a gather from it.
+    identity: Tensor,
+}
+
+/// The parts of the training loss, all on the GPU.
+pub struct LossParts {
+    pub loss: Tensor,
+    pub recon: Tensor,
+    pub reg: Tensor,
+    /// Leave-one-out token logits [batch, pairs, T, K].
+    pub logits: Tensor,
+    /// Output distributions [batch * pairs, N, V].
+    pub pi: Tensor,
+}
+
+impl Nli {
+    pub fn build(ctx: &Ctx, cfg: &ModelConfig, source: &mut dyn ParamSource) -> Nli {
+        let (d, v, n, k, t) = (cfg.d, cfg.v, cfg.n, cfg.codebook, cfg.program_len);
+        let emb = InitKind::Normal(1.0 / (d as f32).sqrt());
+        let mut bld = Builder::new(ctx, source);
+        let (
+            ind_value,
+            ind_position,
+            type_x,
+            type_y,
+            slots,
+            ind_blocks,
+            ind_norm,
+            head_hidden,
+            head_out,
+        ) = bld.scope("inductor", |b| {
+            (
+                b.param("value_embed", &[v, d], emb),
+                b.param("position_embed", &[n, d], emb),
+                b.param("type_x", &[d], emb),
+                b.param("type_y", &[d], emb),
+                b.param("slots", &[t, d], emb),
+                (0..cfg.inductor_layers)
+                    .map(|i| Block::new(b, &format!("block{i}"), d, cfg.heads, cfg.mlp_mult))
+                    .collect::<Vec<_>>(),
+                LayerNorm::new(b, "norm", d),
+                Linear::new(b, "head_hidden", d, d),
+                Linear::new(b, "head_out", d, k),
+            )
+        });
+        let (io_embed, int_position, token_embed, int_blocks, int_norm, int_head) =
+            bld.scope("interpreter", |b| {
+                (
+                    b.param("io_embed", &[v, d], emb),
+                    b.param("position_embed", &[n, d], emb),
+                    b.param("token_embed", &[k, d], emb),
+                    (0..cfg.interpreter_layers)
+                        .map(|i| Block::new(b, &format!("block{i}"), d, cfg.heads, cfg.mlp_mult))
+                        .collect::<Vec<_>>(),
+                    LayerNorm::new(b, "norm", d),
+                    Linear::new(b, "head", d, v),
+                )
+            });
+        let params = bld.params;
+        let mut eye = vec![0.0f32; v * v];
+        for i in 0..v {
+            eye[i * v + i] = 1.0;
+        }
+        Nli {
+            cfg: cfg.clone(),
+            params,
+            ind_value,
+            ind_position,
+            type_x,
+            type_y,
+            slots,
+            ind_blocks,
+            ind_norm,
+            head_hidden,
+            head_out,
+            io_embed,
+            int_position,
+            token_embed,
+            int_blocks,
+            int_norm,
+            int_head,
+            identity: ctx.tensor(&eye, &[v, v]),
+        }
+    }
+
+    pub fn param_tensors(&self) -> Vec<&Tensor> {
+        self.params.iter().map(|(_, t)| t).collect()
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|(_, t)| t.numel()).sum()
+    }
+
+    /// Encode each pair independently: x, y u32 [P, N] -> slot outputs
+    /// e [P, T, D].
+    pub fn encode(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        let (n, t) = (self.cfg.n, self.cfg.program_len);
+        let p = x.dim(0);
+        let side = |idx: &Tensor, type_embed: &Tensor| {
+            let e = ctx.embedding(&self.ind_value, idx);
+            let e = ctx.add_broadcast(&e, &self.ind_position);
+            ctx.add_broadcast(&e, type_embed)
+        };
+        let ex = side(x, &self.type_x);
+        let ey = side(y, &self.type_y);
+        let slots = ctx.expand(&self.slots, 0, p);
+        let mut h = ctx.concat(&[&ex, &ey, &slots], 1);
+        for block in &self.ind_blocks {
+            h = block.forward(ctx, &h);
+        }
+        let h = self.ind_norm.forward(ctx, &h);
+        ctx.slice(&h, 1, 2 * n, t)
+    }
+
+    /// The shared head f_phi: e [.., T, D] -> token logits [.., T, K].
+    pub fn token_logits(&self, ctx: &Ctx, e: &Tensor) -> Tensor {
+        let h = ctx.gelu(&self.head_hidden.forward(ctx, e));
+        self.head_out.forward(ctx, &h)
+    }
+
+    /// s = E_io^T pi + P for distributions pi [P, N, V].
+    fn embed_state(&self, ctx: &Ctx, pi: &Tensor) -> Tensor {
+        ctx.add_broadcast(&ctx.matmul(pi, &self.io_embed), &self.int_position)
+    }
+
+    /// Run the program z [P, T, K] on inputs x (u32 [P, N]); returns pi_T
+    /// [P, N, V]. With `noise`, the interpreter's Gumbel noise h is drawn per
+    /// step; without, `pitilde = softmax(n_t / tau_d)`.
+    pub fn execute(
+        &self,
+        ctx: &Ctx,
+        x: &Tensor,
+        z: &Tensor,
+        tau_d: f32,
+        noise: Option<StepNoise>,
+    ) -> Tensor {
+        let (n, k) = (self.cfg.n, self.cfg.codebook);
+        let p = x.dim(0);
+        let mut pi = ctx.embedding(&self.identity, x);
+        let mut s = self.embed_state(ctx, &pi);
+        for t in 0..self.cfg.program_len {
+            let zt = ctx.reshape(&ctx.slice(z, 1, t, 1), &[p, k]);
+            let u = ctx.matmul(&zt, &self.token_embed);
+            let mut h = ctx.add(&s, &ctx.expand(&u, 1, n));
+            for block in &self.int_blocks {
+                h = block.forward(ctx, &h);
+            }
+            let logits = self.int_head.forward(ctx, &self.int_norm.forward(ctx, &h));
+            let cand = ctx.gumbel_softmax(
+                &logits,
+                Gumbel {
+                    tau: tau_d,
+                    noise: noise.map(|nz| nz.interpreter(t)),
+                    hard: false,
+                },
+            );
+            let skip = ctx.reshape(&ctx.slice(&zt, 1, SKIP, 1), &[p]);
+            pi = ctx.skip_gate(&skip, &pi, &cand);
+            if t + 1 < self.cfg.program_len {
+                s = self.embed_state(ctx, &pi);
+            }
+        }
+        pi
+    }
+
+    /// The training loss of a batch: x, y u32 [B, m, N]; leave-one-out
+    /// reconstruction plus `lambda` times the distinct-token regulariser.
+    pub fn loss(
+        &self,
+        ctx: &Ctx,
+        x: &Tensor,
+        y: &Tensor,
+        tau_e: f32,
+        tau_d: f32,
+        lambda: f32,
+        noise: Option<StepNoise>,
+    ) -> LossParts {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        let (t, k, d) = (self.cfg.program_len, self.cfg.codebook, self.cfg.d);
+        assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");
+        let xf = ctx.reshape(x, &[b * m, n]);
+        let yf = ctx.reshape(y, &[b * m, n]);
+        // Encode each pair once; the leave-one-out mean for pair j is
+        // (sum - e_j) / (m - 1).
+        let e = ctx.reshape(&self.encode(ctx, &xf, &yf), &[b, m, t, d]);
+        let total = ctx.expand(&ctx.sum_axis(&e, 1), 1, m);
+        let loo = ctx.scale(&ctx.sub(&total, &e), 1.0 / (m - 1) as f32);
+        let logits = self.token_logits(ctx, &loo);
+        let z = ctx.gumbel_softmax(
+            &logits,
+            Gumbel {
+                tau: tau_e,
+                noise: noise.map(|nz| nz.inductor()),
+                hard: false,
+            },
+        );
+        let pi = self.execute(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]), tau_d, noise);
+        let targets = ctx.reshape(&yf, &[b * m * n]);
+        let nll = ctx.nll_probs(
+            &ctx.reshape(&pi, &[b * m * n, self.cfg.v]),
+            &targets,
+            LOG_PROB_FLOOR,
+        );
+        let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
+        let reg = self.distinct_token_regulariser(ctx, &logits);
+        let loss = ctx.add(&recon, &ctx.scale(&reg, lambda));
+        LossParts {
+            loss,
+            recon,
+            reg,
+            logits,
+            pi,
+        }
+    }
+
+    /// `sum_{k != SKIP} [1 - exp(sum_rows log(1 - q_k))]`, q = softmax(logits)
+    /// over every (task, pair, slot) row: the expected number of distinct
+    /// tokens used.
+    pub fn distinct_token_regulariser(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
+        let k = self.cfg.codebook;
+        let rows = logits.numel() / k;
+        let q = ctx.softmax(&ctx.reshape(logits, &[rows, k]));
+        let unused_log = ctx.sum_axis(&ctx.log1m_clamped(&q, ONE_MINUS_Q_FLOOR), 0);
+        let unused = ctx.slice(&ctx.exp(&unused_log), 0, SKIP + 1, k - 1);
+        ctx.add_scalar(&ctx.scale(&ctx.sum_all(&unused), -1.0), (k - 1) as f32)
+    }
+
+    /// Pooled slot embeddings of whole specifications: x, y u32 [B, m, N]
+    /// -> ebar [B, T, D] (mean over the m pairs).
+    pub fn pooled_embedding(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        let e = self.encode(
+            ctx,
+            &ctx.reshape(x, &[b * m, n]),
+            &ctx.reshape(y, &[b * m, n]),
+        );
+        ctx.mean_axis(
+            &ctx.reshape(&e, &[b, m, self.cfg.program_len, self.cfg.d]),
+            1,
+        )
+    }
+
+    /// Prediction without search: the hard program one_hot(argmax l) from
+    /// all specification pairs, run without noise at `tau_d` on the queries
+    /// (u32 [B, N]). Returns pi [B, N, V].
+    pub fn predict_hard(
+        &self,
+        ctx: &Ctx,
+        spec_x: &Tensor,
+        spec_y: &Tensor,
+        query_x: &Tensor,
+        tau_d: f32,
+    ) -> Tensor {
+        let ebar = self.pooled_embedding(ctx, spec_x, spec_y);
+        let logits = self.token_logits(ctx, &ebar);
+        let z = self.hard_program(ctx, &logits);
+        self.execute(ctx, query_x, &z, tau_d, None)
+    }
+
+    /// one_hot(argmax logits) along the last axis.
+    pub fn hard_program(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
+        ctx.gumbel_softmax(
+            logits,
+            Gumbel {
+                tau: 1.0,
+                noise: None,
+                hard: true,
+            },
+        )
+    }
+}
+
+/// Argmax along the last axis of host data [rows, cols].
+pub fn argmax_rows(data: &[f32], cols: usize) -> Vec<u32> {
+    data.chunks(cols)
+        .map(|row| {
+            let mut best = 0;
+            for (i, v) in row.iter().enumerate() {
+                if *v > row[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        })
+        .collect()
+}

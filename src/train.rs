@@ -1,0 +1,351 @@
+//! `nli-wgpu train`: the training loop.
+//!
+//! Each step draws a batch of ID tasks (its data and its Gumbel noise are
+//! pure functions of the seed and the step number, so a resumed run replays
+//! exactly what an uninterrupted one would), computes the leave-one-out loss,
+//! backpropagates and takes an Adam step with global-norm clipping. The loss
+//! is read back every step: a NaN or infinite loss stops the run before
+//! anything is saved, so the last checkpoint on disk is always a good one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::checkpoint::{self, ADAM_M, ADAM_V, Checkpoint, METRICS_FILE};
+use crate::ctx::Ctx;
+use crate::error::{Error, Result};
+use crate::eval;
+use crate::model::layers::{ParamSource, RandomInit};
+use crate::model::{InitKind, Nli, RunConfig, StepNoise, argmax_rows};
+use crate::optim::{Adam, AdamConfig};
+use crate::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng, test_set};
+use crate::tensor::Tensor;
+
+pub struct TrainOptions {
+    pub run: RunConfig,
+    /// Run directory: checkpoint, config.json, metrics.jsonl.
+    pub out_dir: PathBuf,
+    /// Continue from the checkpoint in `out_dir`.
+    pub resume: bool,
+    /// Stop after this many completed steps (with a checkpoint), before the
+    /// end of the schedule.
+    pub stop_after: Option<usize>,
+    /// Draw a progress bar.
+    pub progress: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub steps_done: usize,
+    pub last_loss: f32,
+    pub last_val_id_accuracy: Option<f32>,
+    pub wall_secs: f64,
+    pub steps_per_sec: f64,
+}
+
+/// The suite's task sizes for a run.
+pub fn suite_config(run: &RunConfig) -> Result<(Suite, SuiteConfig)> {
+    let suite: Suite = run
+        .suite
+        .parse()
+        .map_err(|e| Error::Config(format!("{e}")))?;
+    let cfg = SuiteConfig {
+        n: run.model.n,
+        v: run.model.v,
+        m: run.train.pairs,
+    };
+    cfg.validate().map_err(|e| Error::Config(e.to_string()))?;
+    suite
+        .check_config(&cfg)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    Ok((suite, cfg))
+}
+
+/// Parameters taken from a checkpoint by name; records every missing or
+/// misshapen one instead of panicking, so the caller can refuse cleanly.
+struct CheckpointParams<'a> {
+    ckpt: &'a Checkpoint,
+    problems: Vec<String>,
+}
+
+impl ParamSource for CheckpointParams<'_> {
+    fn param(&mut self, ctx: &Ctx, name: &str, shape: &[usize], _init: InitKind) -> Tensor {
+        match self.ckpt.get(name) {
+            Some((s, data)) if s == shape => ctx.param(data, shape),
+            Some((s, _)) => {
+                self.problems.push(format!(
+                    "{name}: checkpoint has shape {s:?}, the config needs {shape:?}"
+                ));
+                ctx.param(&vec![0.0; shape.iter().product()], shape)
+            }
+            None => {
+                self.problems
+                    .push(format!("{name}: missing from the checkpoint"));
+                ctx.param(&vec![0.0; shape.iter().product()], shape)
+            }
+        }
+    }
+}
+
+/// Build the model stored in a checkpoint (its own config).
+pub fn load_model(ctx: &Ctx, ckpt: &Checkpoint) -> Result<Nli> {
+    ckpt.config.model.validate()?;
+    let mut src = CheckpointParams {
+        ckpt,
+        problems: Vec::new(),
+    };
+    let model = Nli::build(ctx, &ckpt.config.model, &mut src);
+    if !src.problems.is_empty() {
+        return Err(Error::Config(format!(
+            "the checkpoint does not match its model config:\n  {}",
+            src.problems.join("\n  ")
+        )));
+    }
+    Ok(model)
+}
+
+/// The per-step batch seed: a pure function of the run seed and the step.
+fn batch_seed(seed: u64, step: usize) -> u64 {
+    seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+fn save_checkpoint(
+    ctx: &Ctx,
+    dir: &Path,
+    run: &RunConfig,
+    step: usize,
+    model: &Nli,
+    adam: &Adam,
+) -> Result<()> {
+    let mut tensors = Vec::new();
+    for (name, t) in &model.params {
+        let (m, v) = adam.read_moments(ctx, t);
+        tensors.push((name.clone(), t.shape().to_vec(), ctx.read(t)));
+        tensors.push((format!("{ADAM_M}{name}"), t.shape().to_vec(), m));
+        tensors.push((format!("{ADAM_V}{name}"), t.shape().to_vec(), v));
+    }
+    checkpoint::save(
+        dir,
+        &Checkpoint {
+            config: run.clone(),
+            step,
+            tensors,
+        },
+    )
+}
+
+fn open_metrics(dir: &Path, append: bool) -> Result<std::fs::File> {
+    let path = dir.join(METRICS_FILE);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(true)
+        .truncate(!append)
+        .open(&path)
+        .map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })
+}
+
+pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
+    let run = &opts.run;
+    run.model.validate()?;
+    run.train.validate()?;
+    let (suite, suite_cfg) = suite_config(run)?;
+    let tc = &run.train;
+    let dir = &opts.out_dir;
+    std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
+    let ckpt_path = checkpoint::checkpoint_path(dir);
+
+    let adam_cfg = AdamConfig {
+        lr: tc.lr,
+        max_grad_norm: tc.grad_clip,
+        ..AdamConfig::default()
+    };
+    let mut adam = Adam::new(adam_cfg);
+    let (model, start) = if opts.resume {
+        let ckpt = checkpoint::load(&ckpt_path)?;
+        if ckpt.config.model != run.model || ckpt.config.suite != run.suite {
+            return Err(Error::Config(format!(
+                "{} was trained with suite {} and model {:?}; this run asks for suite {} and model {:?}. \
+                 Resume with the checkpoint's settings or train into another --out directory.",
+                ckpt_path.display(),
+                ckpt.config.suite,
+                ckpt.config.model,
+                run.suite,
+                run.model
+            )));
+        }
+        let model = load_model(ctx, &ckpt)?;
+        for (name, t) in &model.params {
+            let m = ckpt.get(&format!("{ADAM_M}{name}"));
+            let v = ckpt.get(&format!("{ADAM_V}{name}"));
+            match (m, v) {
+                (Some((_, m)), Some((_, v))) => adam.set_moments(ctx, t, m, v),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{}: no optimiser state for {name}",
+                        ckpt_path.display()
+                    )));
+                }
+            }
+        }
+        adam.t = ckpt.step as u64;
+        (model, ckpt.step)
+    } else {
+        if ckpt_path.exists() {
+            return Err(Error::Config(format!(
+                "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
+                dir.display()
+            )));
+        }
+        (
+            Nli::build(ctx, &run.model, &mut RandomInit::new(tc.seed)),
+            0,
+        )
+    };
+    let end = opts.stop_after.map_or(tc.steps, |s| s.min(tc.steps));
+    let mut metrics = open_metrics(dir, opts.resume)?;
+    let sampler = BatchSampler::for_suite(suite, Split::Id, suite_cfg)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let val_tasks = test_set(
+        suite,
+        Split::Id,
+        suite.test_seed(Split::Id),
+        tc.eval_tasks,
+        &suite_cfg,
+    )
+    .map_err(|e| Error::Config(e.to_string()))?;
+
+    let bar = if opts.progress {
+        ProgressBar::new(tc.steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(start as u64);
+
+    let params: Vec<Tensor> = model.param_tensors().into_iter().cloned().collect();
+    let param_refs: Vec<&Tensor> = params.iter().collect();
+    let (b, m, n) = (tc.batch, tc.pairs, suite_cfg.n);
+    let mut batch = TaskBatch::default();
+    let t0 = Instant::now();
+    let mut window = (Instant::now(), start);
+    let mut last_loss = f32::NAN;
+    let mut last_val = None;
+    let mut last_saved = if opts.resume { Some(start) } else { None };
+    for step in start..end {
+        let (tau_e, tau_d) = tc.temperatures(step);
+        sampler.fill(
+            &mut TaskRng::new(batch_seed(tc.seed, step)),
+            b,
+            m,
+            &mut batch,
+        );
+        let x = ctx.indices(&batch.x, &[b, m, n]);
+        let y = ctx.indices(&batch.y, &[b, m, n]);
+        let noise = Some(StepNoise {
+            seed: tc.seed,
+            step: step as u32,
+        });
+        let parts = model.loss(ctx, &x, &y, tau_e, tau_d, tc.lambda, noise);
+        let grads = ctx.backward(&parts.loss);
+        let sumsq = adam.step(ctx, &param_refs, &grads);
+        drop(grads);
+        let done = step + 1;
+        let log_now = done % tc.log_every == 0 || done == end;
+        let loss = ctx.item(&parts.loss);
+        if !loss.is_finite() {
+            bar.abandon();
+            let kept = match last_saved {
+                Some(s) => format!(
+                    "the last good checkpoint (step {s}) is kept in {}",
+                    ckpt_path.display()
+                ),
+                None => "no checkpoint had been written yet".to_string(),
+            };
+            return Err(Error::Training(format!(
+                "the loss became {loss} at step {done}; training stopped and {kept}. \
+                 Lower --lr, or anneal the temperatures more slowly."
+            )));
+        }
+        last_loss = loss;
+        if log_now {
+            let got = ctx.read_many(&[&parts.recon, &parts.reg, &parts.logits, &parts.pi, &sumsq]);
+            let k = run.model.codebook;
+            let tokens = argmax_rows(&got[2], k);
+            let mut used: Vec<u32> = tokens
+                .into_iter()
+                .filter(|&t| t as usize != crate::model::SKIP)
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            let pred = argmax_rows(&got[3], run.model.v);
+            let right = pred
+                .chunks(n)
+                .zip(batch.y.chunks(n))
+                .filter(|(p, y)| p == y)
+                .count();
+            let train_acc = right as f64 / (b * m) as f64;
+            let (wt, ws) = window;
+            let sps = (done - ws) as f64 / wt.elapsed().as_secs_f64().max(1e-9);
+            window = (Instant::now(), done);
+            let mut line = serde_json::json!({
+                "step": done,
+                "loss": loss,
+                "recon": got[0][0],
+                "reg": got[1][0],
+                "tau_e": tau_e,
+                "tau_d": tau_d,
+                "distinct_tokens": used.len(),
+                "train_accuracy": train_acc,
+                "grad_norm": got[4][0].sqrt(),
+                "steps_per_sec": sps,
+                "wall_secs": t0.elapsed().as_secs_f64(),
+            });
+            if done % tc.eval_every == 0 || done == end {
+                let preds = eval::predict_hard(ctx, &model, &val_tasks, tc.tau_d_end);
+                let acc = eval::accuracy(&val_tasks, &preds);
+                line["val_id_accuracy"] = serde_json::json!(acc);
+                last_val = Some(acc);
+                bar.println(format!(
+                    "step {done}: loss {loss:.4} recon {:.4} tau_e {tau_e:.2} tau_d {tau_d:.2} tokens {} train acc {train_acc:.3} ID acc {acc:.3}",
+                    got[0][0],
+                    used.len()
+                ));
+            }
+            writeln!(metrics, "{line}").map_err(|e| Error::Io {
+                path: METRICS_FILE.into(),
+                source: e,
+            })?;
+            bar.set_message(format!(
+                "loss {loss:.3} acc {train_acc:.2} tau_e {tau_e:.2} {sps:.2} it/s"
+            ));
+        }
+        if done % tc.checkpoint_every == 0 || done == end {
+            save_checkpoint(ctx, dir, run, done, &model, &adam)?;
+            last_saved = Some(done);
+        }
+        bar.set_position(done as u64);
+    }
+    bar.finish_and_clear();
+    let wall = t0.elapsed().as_secs_f64();
+    Ok(TrainSummary {
+        steps_done: end,
+        last_loss,
+        last_val_id_accuracy: last_val,
+        wall_secs: wall,
+        steps_per_sec: (end - start) as f64 / wall.max(1e-9),
+    })
+}
