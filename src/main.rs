@@ -248,6 +248,7 @@ fn run_train(args: &TrainArgs) -> anyhow::Result<()> {
         resume: args.resume,
         stop_after: args.stop_after,
         progress: !args.quiet,
+        before_step: None,
     };
     let summary = train(&ctx, &opts)?;
     println!(

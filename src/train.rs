@@ -34,6 +34,9 @@ pub struct TrainOptions {
     pub stop_after: Option<usize>,
     /// Draw a progress bar.
     pub progress: bool,
+    /// Called before each step with the step index (diagnostics, and the
+    /// tests' fault injection).
+    pub before_step: Option<Box<dyn Fn(&Ctx, usize, &Nli)>>,
 }
 
 #[derive(Clone, Debug)]
@@ -246,6 +249,9 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     let mut last_val = None;
     let mut last_saved = if opts.resume { Some(start) } else { None };
     for step in start..end {
+        if let Some(hook) = &opts.before_step {
+            hook(ctx, step, &model);
+        }
         let (tau_e, tau_d) = tc.temperatures(step);
         sampler.fill(
             &mut TaskRng::new(batch_seed(tc.seed, step)),
@@ -265,8 +271,16 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
         drop(grads);
         let done = step + 1;
         let log_now = done % tc.log_every == 0 || done == end;
-        let loss = ctx.item(&parts.loss);
-        if !loss.is_finite() {
+        // The loss alone can hide a NaN behind its clamps: check the gradient
+        // norm too (one round trip for both).
+        let scalars = ctx.read_many(&[&parts.loss, &sumsq]);
+        let (loss, grad_sq) = (scalars[0][0], scalars[1][0]);
+        if !loss.is_finite() || !grad_sq.is_finite() {
+            let what = if loss.is_finite() {
+                format!("the gradient norm became {}", grad_sq.sqrt())
+            } else {
+                format!("the loss became {loss}")
+            };
             bar.abandon();
             let kept = match last_saved {
                 Some(s) => format!(
@@ -276,13 +290,13 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 None => "no checkpoint had been written yet".to_string(),
             };
             return Err(Error::Training(format!(
-                "the loss became {loss} at step {done}; training stopped and {kept}. \
+                "{what} at step {done}; training stopped and {kept}. \
                  Lower --lr, or anneal the temperatures more slowly."
             )));
         }
         last_loss = loss;
         if log_now {
-            let got = ctx.read_many(&[&parts.recon, &parts.reg, &parts.logits, &parts.pi, &sumsq]);
+            let got = ctx.read_many(&[&parts.recon, &parts.reg, &parts.logits, &parts.pi]);
             let k = run.model.codebook;
             let tokens = argmax_rows(&got[2], k);
             let mut used: Vec<u32> = tokens
@@ -310,7 +324,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 "tau_d": tau_d,
                 "distinct_tokens": used.len(),
                 "train_accuracy": train_acc,
-                "grad_norm": got[4][0].sqrt(),
+                "grad_norm": grad_sq.sqrt(),
                 "steps_per_sec": sps,
                 "wall_secs": t0.elapsed().as_secs_f64(),
             });

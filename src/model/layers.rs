@@ -163,9 +163,8 @@ impl LayerNorm {
 /// with a GELU MLP `mlp_mult * d` wide. Non-causal.
 pub struct Block {
     ln1: LayerNorm,
-    wq: Linear,
-    wk: Linear,
-    wv: Linear,
+    /// Q, K and V projections fused into one D -> 3D linear.
+    wqkv: Linear,
     wo: Linear,
     ln2: LayerNorm,
     fc1: Linear,
@@ -177,9 +176,7 @@ impl Block {
     pub fn new(bld: &mut Builder, name: &str, d: usize, heads: usize, mlp_mult: usize) -> Block {
         bld.scope(name, |bld| Block {
             ln1: LayerNorm::new(bld, "ln1", d),
-            wq: Linear::new(bld, "wq", d, d),
-            wk: Linear::new(bld, "wk", d, d),
-            wv: Linear::new(bld, "wv", d, d),
+            wqkv: Linear::new(bld, "wqkv", d, 3 * d),
             wo: Linear::new(bld, "wo", d, d),
             ln2: LayerNorm::new(bld, "ln2", d),
             fc1: Linear::new(bld, "fc1", d, mlp_mult * d),
@@ -191,12 +188,7 @@ impl Block {
     /// `h`: [batch, len, d].
     pub fn forward(&self, ctx: &Ctx, h: &Tensor) -> Tensor {
         let x = self.ln1.forward(ctx, h);
-        let (q, k, v) = (
-            self.wq.forward(ctx, &x),
-            self.wk.forward(ctx, &x),
-            self.wv.forward(ctx, &x),
-        );
-        let a = ctx.attention(&q, &k, &v, self.heads, false);
+        let a = ctx.attention_qkv(&self.wqkv.forward(ctx, &x), self.heads, false);
         let h = ctx.add(h, &self.wo.forward(ctx, &a));
         let x = self.ln2.forward(ctx, &h);
         let m = self.fc2.forward(ctx, &ctx.gelu(&self.fc1.forward(ctx, &x)));

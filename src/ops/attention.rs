@@ -5,21 +5,16 @@
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
 
-const Q: u32 = 1;
-const K: u32 = 2;
-const V: u32 = 3;
+const QKV: u32 = 1;
 const O: u32 = 4;
 const LSE: u32 = 5;
 const DO: u32 = 6;
 const DELTA: u32 = 7;
-const DQ: u32 = 8;
-const DK: u32 = 9;
-const DV: u32 = 10;
+const DQKV: u32 = 8;
 
 impl Ctx {
-    /// `softmax(Q K^T / sqrt(dh)) V` per head. `q`, `k`, `v` are
-    /// [batch, len, heads * dh] with dh a multiple of 4; `causal` masks keys
-    /// after the query.
+    /// `softmax(Q K^T / sqrt(dh)) V` per head, with Q, K, V separate tensors
+    /// [batch, len, heads * dh] (packed into one before the fused kernel).
     pub fn attention(
         &self,
         q: &Tensor,
@@ -35,7 +30,19 @@ impl Ctx {
             k.shape(),
             v.shape()
         );
-        let (batch, len, width) = (q.dim(0), q.dim(1), q.dim(2));
+        self.attention_qkv(&self.concat(&[q, k, v], -1), heads, causal)
+    }
+
+    /// Fused attention on a packed projection `qkv` [batch, len, 3 * width]
+    /// (Q, K, V side by side, width = heads * dh, dh a multiple of 4); the
+    /// result is [batch, len, width]. `causal` masks keys after the query.
+    pub fn attention_qkv(&self, qkv: &Tensor, heads: usize, causal: bool) -> Tensor {
+        assert!(
+            qkv.rank() == 3 && qkv.dim(2) % 3 == 0,
+            "attention: qkv {:?} must be [batch, len, 3 * width]",
+            qkv.shape()
+        );
+        let (batch, len, width) = (qkv.dim(0), qkv.dim(1), qkv.dim(2) / 3);
         assert!(
             heads > 0 && width % heads == 0,
             "attention: width {width} not divisible by {heads} heads"
@@ -64,24 +71,17 @@ impl Ctx {
         self.gpu.dispatch(
             &kern,
             &params,
-            &[
-                (Q, q.storage()),
-                (K, k.storage()),
-                (V, v.storage()),
-                (O, &out),
-                (LSE, &lse),
-            ],
+            &[(QKV, qkv.storage()), (O, &out), (LSE, &lse)],
             self.gpu.groups_1d(rows),
         );
-        let (q2, k2, v2, o2) = (q.clone(), k.clone(), v.clone(), out.clone());
+        let (qkv2, o2) = (qkv.clone(), out.clone());
         self.op_output_rc(
             "attention",
-            q.shape().to_vec(),
+            vec![batch, len, width],
             out,
-            &[q, k, v],
+            &[qkv],
             move |ctx, g| {
-                let n = batch * len * width;
-                let (dq, dk, dv) = (ctx.alloc_f32(n), ctx.alloc_f32(n), ctx.alloc_f32(n));
+                let dqkv = ctx.alloc_f32(qkv2.numel());
                 let delta = ctx.alloc_f32(rows);
                 let pass_q = ctx
                     .gpu
@@ -90,14 +90,12 @@ impl Ctx {
                     &pass_q,
                     &params,
                     &[
-                        (Q, q2.storage()),
-                        (K, k2.storage()),
-                        (V, v2.storage()),
+                        (QKV, qkv2.storage()),
                         (O, &o2),
                         (LSE, &lse),
                         (DO, g.storage()),
                         (DELTA, &delta),
-                        (DQ, &dq),
+                        (DQKV, &dqkv),
                     ],
                     ctx.gpu.groups_1d(rows),
                 );
@@ -108,23 +106,15 @@ impl Ctx {
                     &pass_kv,
                     &params,
                     &[
-                        (Q, q2.storage()),
-                        (K, k2.storage()),
-                        (V, v2.storage()),
+                        (QKV, qkv2.storage()),
                         (LSE, &lse),
                         (DO, g.storage()),
                         (DELTA, &delta),
-                        (DK, &dk),
-                        (DV, &dv),
+                        (DQKV, &dqkv),
                     ],
                     ctx.gpu.groups_1d(rows),
                 );
-                let shape = q2.shape();
-                vec![
-                    Some(ctx.wrap(shape, dq)),
-                    Some(ctx.wrap(shape, dk)),
-                    Some(ctx.wrap(shape, dv)),
-                ]
+                vec![Some(ctx.wrap(qkv2.shape(), dqkv))]
             },
         )
     }

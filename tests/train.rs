@@ -1,0 +1,136 @@
+//! Training: resume gives the same parameters as an uninterrupted run, a NaN
+//! stops with the last good checkpoint kept, a mismatched checkpoint is refused.
+
+mod common;
+use common::*;
+use nli_wgpu::checkpoint;
+use nli_wgpu::model::RunConfig;
+use nli_wgpu::model::config::preset;
+use nli_wgpu::train::{TrainOptions, train};
+
+fn tiny_run(steps: usize) -> RunConfig {
+    let (model, mut train) = preset("tiny", 20, 10).unwrap();
+    train.steps = steps;
+    train.checkpoint_every = 1000;
+    train.eval_every = 1000;
+    train.log_every = 2;
+    train.eval_tasks = 8;
+    RunConfig {
+        suite: "shift-l".into(),
+        model,
+        train,
+    }
+}
+
+fn opts(
+    run: RunConfig,
+    dir: &std::path::Path,
+    resume: bool,
+    stop_after: Option<usize>,
+) -> TrainOptions {
+    TrainOptions {
+        run,
+        out_dir: dir.to_path_buf(),
+        resume,
+        stop_after,
+        progress: false,
+        before_step: None,
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("nli-wgpu-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn resuming_after_k_steps_equals_an_uninterrupted_run() {
+    let ctx = ctx();
+    let k = 5;
+    let (a, b) = (tmp("whole"), tmp("resumed"));
+    train(&ctx, &opts(tiny_run(2 * k), &a, false, None)).unwrap();
+    let first = train(&ctx, &opts(tiny_run(2 * k), &b, false, Some(k))).unwrap();
+    assert_eq!(first.steps_done, k);
+    assert_eq!(checkpoint::load(&b).unwrap().step, k);
+    train(&ctx, &opts(tiny_run(2 * k), &b, true, None)).unwrap();
+    let (ca, cb) = (checkpoint::load(&a).unwrap(), checkpoint::load(&b).unwrap());
+    assert_eq!((ca.step, cb.step), (2 * k, 2 * k));
+    assert_eq!(ca.tensors.len(), cb.tensors.len());
+    let mut differs_from_init = false;
+    for ((na, sa, da), (nb, sb, db)) in ca.tensors.iter().zip(&cb.tensors) {
+        assert_eq!((na, sa), (nb, sb));
+        assert_eq!(
+            da, db,
+            "{na} differs between the resumed and the uninterrupted run"
+        );
+        differs_from_init |= na.starts_with("adam.m.") && da.iter().any(|v| *v != 0.0);
+    }
+    assert!(differs_from_init, "training moved nothing");
+    // The metrics of the resumed run continue the file.
+    let lines = std::fs::read_to_string(b.join(checkpoint::METRICS_FILE)).unwrap();
+    let steps: Vec<u64> = lines
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // Every 2 steps, plus the stop at step 5.
+    assert_eq!(steps, [2, 4, 5, 6, 8, 10]);
+}
+
+#[test]
+fn a_nan_stops_training_and_keeps_the_last_good_checkpoint() {
+    let ctx = ctx();
+    let dir = tmp("nan");
+    let mut run = tiny_run(10);
+    run.train.checkpoint_every = 1;
+    let mut o = opts(run, &dir, false, None);
+    // Poison one parameter before step index 3 (the 4th step).
+    o.before_step = Some(Box::new(|ctx, step, model| {
+        if step == 3 {
+            let (_, t) = &model.params[0];
+            ctx.write(t, &vec![f32::NAN; t.numel()]);
+        }
+    }));
+    let err = train(&ctx, &o)
+        .err()
+        .expect("a NaN loss must stop training");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("NaN") && msg.contains("at step 4"),
+        "message: {msg}"
+    );
+    assert!(
+        msg.contains("step 3"),
+        "the message names the kept checkpoint: {msg}"
+    );
+    let kept = checkpoint::load(&dir).unwrap();
+    assert_eq!(kept.step, 3);
+    assert!(
+        kept.tensors
+            .iter()
+            .all(|(_, _, d)| d.iter().all(|v| v.is_finite())),
+        "kept checkpoint is clean"
+    );
+}
+
+#[test]
+fn a_checkpoint_of_another_model_is_refused() {
+    let ctx = ctx();
+    let dir = tmp("mismatch");
+    train(&ctx, &opts(tiny_run(2), &dir, false, None)).unwrap();
+    let mut other = tiny_run(4);
+    other.model.d = 24;
+    let err = train(&ctx, &opts(other, &dir, true, None))
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("was trained with"), "{err}");
+    // Starting a fresh run over an existing checkpoint is refused too.
+    let err = train(&ctx, &opts(tiny_run(2), &dir, false, None))
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("--resume"), "{err}");
+}
