@@ -19,6 +19,7 @@ pub mod gradcheck;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod search;
 pub mod tasks;
 pub mod tensor;
 pub mod train;

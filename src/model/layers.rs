@@ -34,21 +34,23 @@ impl RandomInit {
             rng: StdRng::seed_from_u64(seed),
         }
     }
+}
 
-    /// A standard normal draw (Box-Muller; the generator's own draws keep it
-    /// reproducible for a given seed).
-    fn standard_normal(&mut self) -> f32 {
-        let u1: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
-        let u2: f64 = self.rng.random();
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-    }
+/// A standard normal draw (Box-Muller; the generator's own draws keep it
+/// reproducible for a given seed).
+pub fn standard_normal(rng: &mut StdRng) -> f32 {
+    let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
 impl ParamSource for RandomInit {
     fn param(&mut self, ctx: &Ctx, _name: &str, shape: &[usize], init: InitKind) -> Tensor {
         let n: usize = shape.iter().product();
         let data: Vec<f32> = match init {
-            InitKind::Normal(std) => (0..n).map(|_| std * self.standard_normal()).collect(),
+            InitKind::Normal(std) => (0..n)
+                .map(|_| std * standard_normal(&mut self.rng))
+                .collect(),
             InitKind::Zeros => vec![0.0; n],
             InitKind::Ones => vec![1.0; n],
         };

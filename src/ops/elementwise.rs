@@ -114,10 +114,13 @@ impl Ctx {
             &[(A, x.storage()), (B, b.storage()), (OUT, &out)],
         );
         let bshape = bs.to_vec();
+        let b_needs = b.requires_grad();
         self.op_output("add_broadcast", xs.to_vec(), out, &[x, b], move |ctx, g| {
-            let outer = g.numel() / inner;
-            let db = ctx.sum_axis(&ctx.reshape(g, &[outer, inner]), 0);
-            vec![Some(g.clone()), Some(ctx.reshape(&db, &bshape))]
+            let db = b_needs.then(|| {
+                let outer = g.numel() / inner;
+                ctx.reshape(&ctx.sum_axis(&ctx.reshape(g, &[outer, inner]), 0), &bshape)
+            });
+            vec![Some(g.clone()), db]
         })
     }
 

@@ -76,7 +76,7 @@ impl Ctx {
         );
         let batch_shape = a.shape()[..a.rank() - 2].to_vec();
         let batch: usize = batch_shape.iter().product();
-        let shared_b = b.rank() == 2 && batch > 1;
+        let shared_b = b.rank() == 2 && a.rank() > 2;
         if !shared_b {
             assert_eq!(
                 &b.shape()[..b.rank() - 2],
