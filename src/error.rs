@@ -16,7 +16,7 @@ pub enum Error {
     /// Training had to stop (a NaN loss); the message says what was kept.
     #[error("training stopped: {0}")]
     Training(String),
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         path: String,
         #[source]

@@ -94,3 +94,108 @@ pub fn accuracy(tasks: &[Task], predictions: &[Vec<u32>]) -> f32 {
         .count();
     right as f32 / tasks.len() as f32
 }
+
+/// The three ways of answering a task that `eval` compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Method {
+    /// The inductor's hard program, no search.
+    NoSearch,
+    /// Best of `starts` programs sampled from the inductor.
+    PriorSearch,
+    /// Gradient search over the slot embeddings.
+    GradientSearch,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [
+        Method::NoSearch,
+        Method::PriorSearch,
+        Method::GradientSearch,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::NoSearch => "NLI (no search)",
+            Method::PriorSearch => "NLI prior search",
+            Method::GradientSearch => "NLI gradient search",
+        }
+    }
+}
+
+/// Query outputs of `tasks` by `method`.
+pub fn predict(
+    ctx: &Ctx,
+    model: &Nli,
+    tasks: &[Task],
+    method: Method,
+    search: &crate::search::SearchConfig,
+    tau_d: f32,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<Vec<u32>> {
+    match method {
+        Method::NoSearch => {
+            let p = predict_hard(ctx, model, tasks, tau_d);
+            progress(1, 1);
+            p
+        }
+        Method::PriorSearch => crate::search::prior_search(ctx, model, tasks, search, progress)
+            .into_iter()
+            .map(|r| r.prediction)
+            .collect(),
+        Method::GradientSearch => {
+            crate::search::gradient_search(ctx, model, tasks, search, progress)
+                .into_iter()
+                .map(|r| r.prediction)
+                .collect()
+        }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EvalRow {
+    pub method: Method,
+    pub split: String,
+    pub accuracy: f32,
+    pub tasks: usize,
+    pub seconds: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EvalReport {
+    pub suite: String,
+    pub checkpoint: String,
+    pub adapter: String,
+    pub search: crate::search::SearchConfig,
+    pub rows: Vec<EvalRow>,
+}
+
+impl EvalReport {
+    /// The paper's table shape: one row per method, ID and OOD columns.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "{:<22} {:>8} {:>8} {:>10}\n",
+            "method",
+            format!("{} ID", self.suite),
+            "OOD",
+            "seconds"
+        );
+        for m in Method::ALL {
+            let get = |split: &str| self.rows.iter().find(|r| r.method == m && r.split == split);
+            let (id, ood) = (get("id"), get("ood"));
+            if id.is_none() && ood.is_none() {
+                continue;
+            }
+            let acc =
+                |r: Option<&EvalRow>| r.map_or("-".to_string(), |r| format!("{:.2}", r.accuracy));
+            let secs: f64 = id.map_or(0.0, |r| r.seconds) + ood.map_or(0.0, |r| r.seconds);
+            s.push_str(&format!(
+                "{:<22} {:>8} {:>8} {:>10.1}\n",
+                m.label(),
+                acc(id),
+                acc(ood),
+                secs
+            ));
+        }
+        s
+    }
+}

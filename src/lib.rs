@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod gpu;
 pub mod gradcheck;
+pub mod inspect;
 pub mod model;
 pub mod ops;
 pub mod optim;

@@ -4,10 +4,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use nli_wgpu::Ctx;
+use nli_wgpu::eval::{EvalReport, EvalRow, Method, accuracy, predict};
 use nli_wgpu::gpu::{Device, DeviceOptions, Gpu};
+use nli_wgpu::inspect::{family_programs, token_usage};
 use nli_wgpu::model::RunConfig;
 use nli_wgpu::model::config::preset;
+use nli_wgpu::search::{SearchConfig, gradient_search};
+use nli_wgpu::tasks::{Split, SuiteConfig, read_task_file, test_set};
 use nli_wgpu::train::{TrainOptions, train};
 
 #[derive(Parser)]
@@ -55,6 +60,337 @@ enum Command {
     Tasks(nli_wgpu::tasks::TasksArgs),
     /// Train an NLI model on a suite's ID tasks
     Train(Box<TrainArgs>),
+    /// ID and OOD accuracy of a trained model without search, with prior search and with gradient search
+    Eval(EvalArgs),
+    /// Solve the tasks of a task file (JSON Lines) by gradient search
+    Solve(SolveArgs),
+    /// Show which codebook tokens the model writes for which program family
+    Inspect(InspectArgs),
+}
+
+/// Where a trained model comes from.
+#[derive(Args, Debug, Clone)]
+struct ModelArgs {
+    /// A checkpoint file or run directory [default: the shipped model of --suite, models/<suite>]
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Suite whose shipped model to use when --checkpoint is not given
+    #[arg(long, default_value = "shift-l")]
+    suite: String,
+}
+
+impl ModelArgs {
+    fn path(&self) -> PathBuf {
+        self.checkpoint
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("models").join(&self.suite))
+    }
+
+    fn load(
+        &self,
+        ctx: &Ctx,
+    ) -> anyhow::Result<(nli_wgpu::checkpoint::Checkpoint, nli_wgpu::model::Nli)> {
+        let path = self.path();
+        let ckpt = nli_wgpu::checkpoint::load(&path).with_context(|| {
+            format!("loading the model (train one with `nli-wgpu train --suite {}`, or pass --checkpoint)", self.suite)
+        })?;
+        let model = nli_wgpu::train::load_model(ctx, &ckpt)?;
+        Ok((ckpt, model))
+    }
+}
+
+/// Test-time search settings (SPEC §3; defaults are the cpu-preset settings of SPEC §5).
+#[derive(Args, Debug, Clone)]
+struct SearchArgs {
+    /// Starts per task (s)
+    #[arg(long, default_value_t = 16)]
+    starts: usize,
+    /// Adam steps on the slot embeddings (L)
+    #[arg(long, default_value_t = 50)]
+    search_steps: usize,
+    /// Spread of the starts around the inductor's guess (sigma_s)
+    #[arg(long, default_value_t = 0.5)]
+    sigma: f32,
+    /// Adam learning rate of the search
+    #[arg(long, default_value_t = 0.1)]
+    search_lr: f32,
+    #[arg(long, default_value_t = 2.0)]
+    search_tau_start: f32,
+    #[arg(long, default_value_t = 0.5)]
+    search_tau_end: f32,
+    #[arg(long, default_value_t = 0)]
+    search_seed: u64,
+    /// Activation memory per chunk of candidates, MiB
+    #[arg(long, default_value_t = 1024)]
+    memory_mib: usize,
+}
+
+impl SearchArgs {
+    fn config(&self) -> SearchConfig {
+        SearchConfig {
+            starts: self.starts,
+            steps: self.search_steps,
+            sigma: self.sigma,
+            lr: self.search_lr,
+            tau_e_start: self.search_tau_start,
+            tau_e_end: self.search_tau_end,
+            tau_d_start: self.search_tau_start,
+            tau_d_end: self.search_tau_end,
+            seed: self.search_seed,
+            memory_mib: self.memory_mib,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Tasks per split (the fixed test sets; 200 by default)
+    #[arg(long, default_value_t = 200)]
+    tasks: usize,
+    /// Methods to run: any of none, prior, gradient
+    #[arg(long, value_delimiter = ',', default_value = "none,prior,gradient")]
+    methods: Vec<String>,
+    /// Splits to run: id, ood
+    #[arg(long, value_delimiter = ',', default_value = "id,ood")]
+    splits: Vec<String>,
+    /// Write the report here as JSON [default: eval.json beside the checkpoint]
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+#[derive(Args, Debug)]
+struct SolveArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Task file: JSON Lines, one task per line (see docs/suite.md)
+    #[arg(long)]
+    tasks: PathBuf,
+    /// Print JSON Lines instead of text
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Tasks drawn per program family
+    #[arg(long, default_value_t = 20)]
+    tasks: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    gpu: GpuArgs,
+}
+
+fn progress_bar(len: usize, label: &str, quiet: bool) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(len as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:28} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(label.to_string());
+    bar
+}
+
+fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&args.gpu.options())?;
+    let (ckpt, model) = args.model.load(&ctx)?;
+    let run = &ckpt.config;
+    let (suite, suite_cfg) = nli_wgpu::train::suite_config(run)?;
+    let search = args.search.config();
+    let mut rows = Vec::new();
+    for split_name in &args.splits {
+        let split: Split = split_name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tasks = test_set(suite, split, suite.test_seed(split), args.tasks, &suite_cfg)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for m in &args.methods {
+            let method = match m.as_str() {
+                "none" => Method::NoSearch,
+                "prior" => Method::PriorSearch,
+                "gradient" => Method::GradientSearch,
+                other => {
+                    anyhow::bail!("unknown method `{other}`: expected none, prior or gradient")
+                }
+            };
+            let bar = progress_bar(
+                1,
+                &format!("{} {}", method.label(), split.name()),
+                args.quiet,
+            );
+            let t0 = std::time::Instant::now();
+            let preds = predict(
+                &ctx,
+                &model,
+                &tasks,
+                method,
+                &search,
+                run.train.tau_d_end,
+                &mut |done, total| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                },
+            );
+            bar.finish_and_clear();
+            let row = EvalRow {
+                method,
+                split: split.name().to_string(),
+                accuracy: accuracy(&tasks, &preds),
+                tasks: tasks.len(),
+                seconds: t0.elapsed().as_secs_f64(),
+            };
+            eprintln!(
+                "{} {}: accuracy {:.3} ({:.1} s)",
+                method.label(),
+                row.split,
+                row.accuracy,
+                row.seconds
+            );
+            rows.push(row);
+        }
+    }
+    let report = EvalReport {
+        suite: run.suite.clone(),
+        checkpoint: args.model.path().display().to_string(),
+        adapter: ctx.gpu.summary.name.clone(),
+        search,
+        rows,
+    };
+    print!("{}", report.table());
+    let out = args.out.clone().unwrap_or_else(|| {
+        let p = args.model.path();
+        let dir = if p.is_dir() {
+            p
+        } else {
+            p.parent().map(PathBuf::from).unwrap_or_default()
+        };
+        dir.join("eval.json")
+    });
+    nli_wgpu::checkpoint::write_atomic(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
+    eprintln!("report written to {}", out.display());
+    Ok(())
+}
+
+fn run_solve(args: &SolveArgs) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&args.gpu.options())?;
+    let (ckpt, model) = args.model.load(&ctx)?;
+    let suite_cfg = SuiteConfig {
+        n: ckpt.config.model.n,
+        v: ckpt.config.model.v,
+        m: ckpt.config.train.pairs,
+    };
+    let tasks = read_task_file(&args.tasks, &suite_cfg)?;
+    let bar = progress_bar(1, "gradient search", args.quiet);
+    let results = gradient_search(
+        &ctx,
+        &model,
+        &tasks,
+        &args.search.config(),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    );
+    bar.finish_and_clear();
+    let fmt = |v: &[u32]| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, (task, r)) in tasks.iter().zip(&results).enumerate() {
+        let correct = task.query.y.as_ref().map(|y| *y == r.prediction);
+        if args.json {
+            let mut line = serde_json::json!({
+                "task": i + 1,
+                "prediction": r.prediction,
+                "program": r.program,
+                "spec_log_likelihood": r.spec_log_likelihood,
+                "reproduces_spec": r.reproduces_spec,
+            });
+            if let Some(c) = correct {
+                line["correct"] = serde_json::json!(c);
+            }
+            println!("{line}");
+        } else {
+            println!(
+                "task {}{}",
+                i + 1,
+                task.program
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(" ({p})"))
+            );
+            println!("  prediction:        {}", fmt(&r.prediction));
+            if let Some(c) = correct {
+                println!("  matches the file:  {}", if c { "yes" } else { "no" });
+            }
+            println!("  program (tokens):  [{}]", fmt(&r.program));
+            println!("  spec log-lik:      {:.4}", r.spec_log_likelihood);
+            println!(
+                "  reproduces spec:   {}",
+                if r.reproduces_spec { "yes" } else { "no" }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_inspect(args: &InspectArgs) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&args.gpu.options())?;
+    let (ckpt, model) = args.model.load(&ctx)?;
+    let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
+    for split in [Split::Id, Split::Ood] {
+        let families = suite
+            .programs(split, &suite_cfg)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let found = family_programs(&ctx, &model, &families, &suite_cfg, args.tasks, args.seed);
+        println!(
+            "{} {} programs written by the inductor (no search), {} tasks each:",
+            suite.name(),
+            split.name(),
+            args.tasks
+        );
+        for f in &found {
+            let toks = f
+                .top_program
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            println!(
+                "  {:<12} [{toks}]  ({:.0}% of tasks)",
+                f.family,
+                100.0 * f.top_share
+            );
+        }
+        if split == Split::Id {
+            println!("token use across ID families:");
+            for (tok, fams) in token_usage(&found) {
+                println!("  token {tok:>4}: {}", fams.join(", "));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Training flags. The run's settings start from the preset (or, with
@@ -279,6 +615,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Tasks(args) => nli_wgpu::tasks::run_tasks_command(&args)?,
         Command::Train(args) => run_train(&args)?,
+        Command::Eval(args) => run_eval(&args)?,
+        Command::Solve(args) => run_solve(&args)?,
+        Command::Inspect(args) => run_inspect(&args)?,
     }
     Ok(())
 }
