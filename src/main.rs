@@ -66,6 +66,15 @@ enum Command {
     Solve(SolveArgs),
     /// Show which codebook tokens the model writes for which program family
     Inspect(InspectArgs),
+    /// Copy a checkpoint's parameters without the optimiser state (a small model to ship)
+    Export {
+        /// Checkpoint file or run directory
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Directory to write checkpoint.safetensors and config.json into
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Where a trained model comes from.
@@ -618,6 +627,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(args) => run_eval(&args)?,
         Command::Solve(args) => run_solve(&args)?,
         Command::Inspect(args) => run_inspect(&args)?,
+        Command::Export { checkpoint, out } => {
+            let mut ckpt = nli_wgpu::checkpoint::load(&checkpoint)?;
+            ckpt.tensors.retain(|(name, _, _)| {
+                !name.starts_with(nli_wgpu::checkpoint::ADAM_M)
+                    && !name.starts_with(nli_wgpu::checkpoint::ADAM_V)
+            });
+            nli_wgpu::checkpoint::save(&out, &ckpt)?;
+            let bytes = std::fs::metadata(nli_wgpu::checkpoint::checkpoint_path(&out))?.len();
+            println!(
+                "wrote {} ({} tensors, {} KiB)",
+                out.display(),
+                ckpt.tensors.len(),
+                bytes / 1024
+            );
+        }
     }
     Ok(())
 }
