@@ -1,3 +1,9 @@
+// The general matmul kernel (any strides), used by `Ctx::gemm` when neither
+// operand can be read as vec4s; the fast kernels are generated for each
+// block size and operand layout by `BlockKernel` in src/ops/matmul.rs. Also
+// `split_sum`, which adds up the partial products of a split-k product, and
+// `add_bias`, for the products whose kernel does not add a linear's bias.
+//
 // Batched matrix product over strided operands:
 //   C[z, i, j] = sum_l L[z, i, l] * R[z, l, j]
 // L[z, i, l] = lhs[z * l_batch + i * l_row + l * l_col], likewise R, so any
@@ -21,14 +27,17 @@ struct Params {
     r_batch: u32,
     r_row: u32,
     r_col: u32,
-    _pad0: u32,
-    _pad1: u32,
+    // Split-k: number of k slices and the length of each (see split_sum).
+    splits: u32,
+    k_split: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> lhs: array<f32>;
 @group(0) @binding(2) var<storage, read> rhs: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// The partial products of a split-k product, [batch, splits, m, n].
+@group(0) @binding(4) var<storage, read> partials: array<f32>;
 
 @compute @workgroup_size(8, 8, 1)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -79,4 +88,40 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
+}
+
+const WG: u32 = 64u;
+
+// C[z, i, j] = sum over slices s of partials[z, s, i, j]: the second pass of
+// a split-k product (each slice of the contraction wrote its own C).
+@compute @workgroup_size(WG, 1, 1)
+fn split_sum(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let e = gid.x + gid.y * nwg.x * WG;
+    let mn = p.m * p.n;
+    if (e >= p.batch * mn) { return; }
+    let z = e / mn;
+    let base = z * p.splits * mn + (e - z * mn);
+    var sum = 0.0;
+    for (var s = 0u; s < p.splits; s++) {
+        sum += partials[base + s * mn];
+    }
+    c[e] = sum;
+}
+
+// A bias per column, [n].
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+
+// c[i, j] += bias[j] in place over m x n floats (p.m rows): the bias of a
+// linear layer when the product's kernel could not add it while storing.
+@compute @workgroup_size(WG, 1, 1)
+fn add_bias(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let e = gid.x + gid.y * nwg.x * WG;
+    if (e >= p.m * p.n) { return; }
+    c[e] += bias[e % p.n];
 }

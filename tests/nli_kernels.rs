@@ -96,6 +96,16 @@ fn grad_attention_with_and_without_mask() {
 }
 
 #[test]
+fn grad_attention_with_the_model_head_size() {
+    // dh = 16 (DH4 = 4), as in the cpu preset, over the packed projection.
+    check(
+        "attention dh=16",
+        vec![input(40, &[2, 9, 96], -1.0, 1.0)],
+        |c, t| c.attention_qkv(&t[0], 2, false),
+    );
+}
+
+#[test]
 fn philox_matches_the_published_known_answers() {
     // Random123 known-answer tests for philox4x32_10.
     assert_eq!(

@@ -10,6 +10,7 @@ pub mod device;
 pub mod pool;
 pub mod profile;
 pub mod shaders;
+pub mod timing;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -230,25 +231,30 @@ impl Gpu {
         let source = shaders::specialize(source, defines).unwrap_or_else(|name| {
             panic!("{shader}.wgsl has no `const {name}: u32` to specialise")
         });
+        let module = self.create_module(shader, source);
+        self.modules.borrow_mut().insert(key, module.clone());
+        module
+    }
+
+    fn create_module(&self, label: &str, source: String) -> wgpu::ShaderModule {
         let desc = wgpu::ShaderModuleDescriptor {
-            label: Some(shader),
+            label: Some(label),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         };
-        let module = if self.checked_shaders {
+        if self.checked_shaders {
             self.device.create_shader_module(desc)
         } else {
-            // SAFETY: every kernel in shaders/ compares each index it computes
-            // against the sizes it is given before touching memory, and every
-            // loop has a bound taken from its parameters; the gradient and
-            // reference tests run the kernels on sizes that are not multiples
-            // of the workgroup size to exercise those guards.
+            // SAFETY: every kernel in shaders/ (and every generated one)
+            // compares each index it computes against the sizes it is given
+            // before touching memory, and every loop has a bound taken from
+            // its parameters; the gradient and reference tests run the
+            // kernels on sizes that are not multiples of the workgroup size
+            // to exercise those guards.
             unsafe {
                 self.device
                     .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
             }
-        };
-        self.modules.borrow_mut().insert(key, module.clone());
-        module
+        }
     }
 
     /// The pipeline for `entry` in `shaders/<shader>.wgsl`, compiled on first
@@ -261,12 +267,43 @@ impl Gpu {
             return k.clone();
         }
         let module = self.module(shader, defines);
+        let has_params = shaders::source(shader).is_some_and(|s| s.contains("var<uniform>"));
+        self.build_kernel(key, &module, entry, has_params)
+    }
+
+    /// Like [`Gpu::kernel`], for WGSL generated at run time (kernels whose
+    /// unrolled body depends on sizes, e.g. the matmul register blocks).
+    /// `name` identifies the source: the same name must always give the same
+    /// source, which is only generated on the first call.
+    pub fn generated_kernel(
+        &self,
+        name: &str,
+        entry: &str,
+        source: impl FnOnce() -> String,
+    ) -> Rc<Kernel> {
+        let key = format!("generated:{name}:{entry}");
+        if let Some(k) = self.kernels.borrow().get(&key) {
+            return k.clone();
+        }
+        let source = source();
+        let has_params = source.contains("var<uniform>");
+        let module = self.create_module(name, source);
+        self.build_kernel(key, &module, entry, has_params)
+    }
+
+    fn build_kernel(
+        &self,
+        key: String,
+        module: &wgpu::ShaderModule,
+        entry: &str,
+        has_params: bool,
+    ) -> Rc<Kernel> {
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&key),
                 layout: None,
-                module: &module,
+                module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants: &[],
@@ -275,12 +312,11 @@ impl Gpu {
                 cache: None,
             });
         let layout = pipeline.get_bind_group_layout(0);
-        let source = shaders::source(shader).unwrap_or("");
         let kernel = Rc::new(Kernel {
             name: key.clone(),
             pipeline,
             layout,
-            has_params: source.contains("var<uniform>"),
+            has_params,
         });
         self.bump(|s| s.pipelines_compiled += 1);
         self.kernels.borrow_mut().insert(key, kernel.clone());

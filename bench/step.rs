@@ -1,0 +1,141 @@
+//! End-to-end figures: one training step of a preset (ms/step and each
+//! kernel's share of the GPU time of a step) and gradient-search throughput
+//! (candidate-steps per second). Writes bench/results/step.json.
+//!
+//!   cargo bench --bench step               # cpu preset
+//!   NLI_BENCH_PRESET=tiny cargo bench --bench step
+
+use std::time::Instant;
+
+use nli_wgpu::Ctx;
+use nli_wgpu::gpu::DeviceOptions;
+use nli_wgpu::model::config::preset;
+use nli_wgpu::model::layers::RandomInit;
+use nli_wgpu::model::{Nli, StepNoise};
+use nli_wgpu::optim::{Adam, AdamConfig};
+use nli_wgpu::search::{SearchConfig, gradient_search};
+use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng, test_set};
+
+fn main() {
+    let preset_name = std::env::var("NLI_BENCH_PRESET").unwrap_or_else(|_| "cpu".into());
+    let steps: usize = std::env::var("NLI_BENCH_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let ctx = Ctx::new(&DeviceOptions::default()).expect("a GPU adapter");
+    let suite_cfg = SuiteConfig::default();
+    let (mc, tc) = preset(&preset_name, suite_cfg.n, suite_cfg.v).unwrap();
+    let model = Nli::build(&ctx, &mc, &mut RandomInit::new(0));
+    let params: Vec<_> = model.param_tensors().into_iter().cloned().collect();
+    let refs: Vec<_> = params.iter().collect();
+    let mut adam = Adam::new(AdamConfig {
+        lr: tc.lr,
+        max_grad_norm: tc.grad_clip,
+        ..AdamConfig::default()
+    });
+    let sampler = BatchSampler::for_suite(Suite::ShiftL, Split::Id, suite_cfg).unwrap();
+    let mut batch = TaskBatch::default();
+    let (b, m, n) = (tc.batch, tc.pairs, suite_cfg.n);
+    let mut step = |i: usize| {
+        sampler.fill(&mut TaskRng::new(i as u64), b, m, &mut batch);
+        let x = ctx.indices(&batch.x, &[b, m, n]);
+        let y = ctx.indices(&batch.y, &[b, m, n]);
+        let (tau_e, tau_d) = tc.temperatures(i);
+        let parts = model.loss(
+            &ctx,
+            &x,
+            &y,
+            tau_e,
+            tau_d,
+            tc.lambda,
+            Some(StepNoise {
+                seed: 0,
+                step: i as u32,
+            }),
+        );
+        let g = ctx.backward(&parts.loss);
+        adam.step(&ctx, &refs, &g);
+        ctx.item(&parts.loss)
+    };
+    // Warm-up compiles every pipeline and fills the buffer pool.
+    step(0);
+    let t0 = Instant::now();
+    for i in 1..=steps {
+        step(i);
+    }
+    let ms_per_step = t0.elapsed().as_secs_f64() * 1e3 / steps as f64;
+    let profiled = ctx.gpu.start_profile();
+    step(steps + 1);
+    let profile = if profiled {
+        ctx.gpu.stop_profile()
+    } else {
+        None
+    };
+    println!(
+        "{preset_name} preset training step on {}: {ms_per_step:.1} ms/step (mean of {steps}, wall time with one loss readback per step)",
+        ctx.gpu.summary.name
+    );
+    if let Some(p) = &profile {
+        println!(
+            "GPU time of one step by kernel (each dispatch timed alone):\n{}",
+            p.table()
+        );
+    }
+
+    // Gradient search: 8 tasks x 16 starts, 10 steps.
+    let tasks = test_set(Suite::ShiftL, Split::Ood, 1, 8, &suite_cfg).unwrap();
+    let cfg = SearchConfig {
+        starts: 16,
+        steps: 10,
+        ..SearchConfig::default()
+    };
+    let _ = gradient_search(
+        &ctx,
+        &model,
+        &tasks[..1],
+        &SearchConfig {
+            steps: 1,
+            ..cfg.clone()
+        },
+        &mut |_, _| {},
+    );
+    let t0 = Instant::now();
+    let _ = gradient_search(&ctx, &model, &tasks, &cfg, &mut |_, _| {});
+    let secs = t0.elapsed().as_secs_f64();
+    let cand_steps = (tasks.len() * cfg.starts * cfg.steps) as f64 / secs;
+    println!(
+        "gradient search: {} tasks x {} starts x {} steps in {secs:.2} s = {cand_steps:.0} candidate-steps/s",
+        tasks.len(),
+        cfg.starts,
+        cfg.steps
+    );
+
+    let kernels: Vec<serde_json::Value> = profile
+        .as_ref()
+        .map(|p| {
+            let total = p.total_ns() / 1e6;
+            p.rows()
+                .into_iter()
+                .map(|(k, c, ms)| serde_json::json!({"kernel": k, "launches": c, "ms": ms, "share": ms / total}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let report = serde_json::json!({
+        "adapter": ctx.gpu.summary.name,
+        "preset": preset_name,
+        "train_ms_per_step": ms_per_step,
+        "train_steps_timed": steps,
+        "kernels_one_step": kernels,
+        "search_candidate_steps_per_sec": cand_steps,
+        "search": {"tasks": tasks.len(), "starts": cfg.starts, "steps": cfg.steps},
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("step-{preset_name}.json"));
+    nli_wgpu::checkpoint::write_atomic(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap().as_bytes(),
+    )
+    .unwrap();
+    println!("written to {}", path.display());
+}
