@@ -11,7 +11,7 @@ use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::RandomInit;
-use nli_wgpu::model::{Nli, StepNoise};
+use nli_wgpu::model::{LossSettings, Nli, StepNoise};
 use nli_wgpu::optim::{Adam, AdamConfig};
 use nli_wgpu::search::{SearchConfig, gradient_search};
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng, test_set};
@@ -41,17 +41,20 @@ fn main() {
         let x = ctx.indices(&batch.x, &[b, m, n]);
         let y = ctx.indices(&batch.y, &[b, m, n]);
         let (tau_e, tau_d) = tc.temperatures(i);
+        let noise = Some(StepNoise {
+            seed: 0,
+            step: i as u32,
+        });
         let parts = model.loss(
             &ctx,
             &x,
             &y,
-            tau_e,
-            tau_d,
-            tc.lambda,
-            Some(StepNoise {
-                seed: 0,
-                step: i as u32,
-            }),
+            LossSettings {
+                tau_e,
+                tau_d,
+                lambda: tc.lambda,
+                noise,
+            },
         );
         let g = ctx.backward(&parts.loss);
         adam.step(&ctx, &refs, &g);

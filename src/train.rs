@@ -18,10 +18,13 @@ use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::layers::{ParamSource, RandomInit};
-use crate::model::{InitKind, Nli, RunConfig, StepNoise, argmax_rows};
+use crate::model::{InitKind, LossSettings, Nli, RunConfig, StepNoise, argmax_rows};
 use crate::optim::{Adam, AdamConfig};
 use crate::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng, test_set};
 use crate::tensor::Tensor;
+
+/// A function called before each training step with the step index.
+pub type StepHook = Box<dyn Fn(&Ctx, usize, &Nli)>;
 
 pub struct TrainOptions {
     pub run: RunConfig,
@@ -36,7 +39,7 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Called before each step with the step index (diagnostics, and the
     /// tests' fault injection).
-    pub before_step: Option<Box<dyn Fn(&Ctx, usize, &Nli)>>,
+    pub before_step: Option<StepHook>,
 }
 
 #[derive(Clone, Debug)]
@@ -265,7 +268,17 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             seed: tc.seed,
             step: step as u32,
         });
-        let parts = model.loss(ctx, &x, &y, tau_e, tau_d, tc.lambda, noise);
+        let parts = model.loss(
+            ctx,
+            &x,
+            &y,
+            LossSettings {
+                tau_e,
+                tau_d,
+                lambda: tc.lambda,
+                noise,
+            },
+        );
         let grads = ctx.backward(&parts.loss);
         let sumsq = adam.step(ctx, &param_refs, &grads);
         drop(grads);

@@ -6,7 +6,7 @@ use common::*;
 use nli_wgpu::gradcheck::{GradCheckConfig, gradcheck};
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::{GivenParams, RandomInit};
-use nli_wgpu::model::{Nli, StepNoise};
+use nli_wgpu::model::{LossSettings, Nli, StepNoise};
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
 
 fn tiny_batch(tasks: usize, pairs: usize) -> TaskBatch {
@@ -40,7 +40,19 @@ fn whole_tiny_loss_matches_finite_differences() {
     };
     let report = gradcheck(&ctx, &inputs, &cfg, |c, ts| {
         let model = Nli::build(c, &model_cfg, &mut GivenParams::new(ts.to_vec()));
-        model.loss(c, &x, &y, 2.0, 1.0, 0.5, noise).loss
+        model
+            .loss(
+                c,
+                &x,
+                &y,
+                LossSettings {
+                    tau_e: 2.0,
+                    tau_d: 1.0,
+                    lambda: 0.5,
+                    noise,
+                },
+            )
+            .loss
     });
     assert!(report.passed(), "tiny model loss: {report}");
     assert!(report.checked > 200, "checked only {}", report.checked);

@@ -66,5 +66,5 @@ fn four_thousand_starts_run_in_chunks_within_the_limits() {
     assert!(results[0].spec_log_likelihood.is_finite());
     // Every buffer of a chunk stayed within the adapter's binding limit.
     let widest = (mc.mlp_mult * mc.d).max(3 * mc.d) * mc.n * 4 * per_chunk * 4;
-    assert!(widest as u64 <= ctx.gpu.limits().max_storage_buffer_binding_size as u64);
+    assert!(widest as u64 <= ctx.gpu.limits().max_storage_buffer_binding_size);
 }

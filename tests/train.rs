@@ -95,9 +95,7 @@ fn a_nan_stops_training_and_keeps_the_last_good_checkpoint() {
             ctx.write(t, &vec![f32::NAN; t.numel()]);
         }
     }));
-    let err = train(&ctx, &o)
-        .err()
-        .expect("a NaN loss must stop training");
+    let err = train(&ctx, &o).expect_err("a NaN loss must stop training");
     let msg = err.to_string();
     assert!(
         msg.contains("NaN") && msg.contains("at step 4"),
@@ -124,13 +122,9 @@ fn a_checkpoint_of_another_model_is_refused() {
     train(&ctx, &opts(tiny_run(2), &dir, false, None)).unwrap();
     let mut other = tiny_run(4);
     other.model.d = 24;
-    let err = train(&ctx, &opts(other, &dir, true, None))
-        .err()
-        .expect("must refuse");
+    let err = train(&ctx, &opts(other, &dir, true, None)).expect_err("must refuse");
     assert!(err.to_string().contains("was trained with"), "{err}");
     // Starting a fresh run over an existing checkpoint is refused too.
-    let err = train(&ctx, &opts(tiny_run(2), &dir, false, None))
-        .err()
-        .expect("must refuse");
+    let err = train(&ctx, &opts(tiny_run(2), &dir, false, None)).expect_err("must refuse");
     assert!(err.to_string().contains("--resume"), "{err}");
 }

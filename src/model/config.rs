@@ -38,13 +38,13 @@ impl ModelConfig {
                 self.v, self.n
             ));
         }
-        if self.d == 0 || self.heads == 0 || self.d % self.heads != 0 {
+        if self.d == 0 || self.heads == 0 || !self.d.is_multiple_of(self.heads) {
             return bad(format!(
                 "d={} must be a positive multiple of heads={}",
                 self.d, self.heads
             ));
         }
-        if (self.d / self.heads) % 4 != 0 {
+        if !(self.d / self.heads).is_multiple_of(4) {
             return bad(format!(
                 "head size d/heads = {} must be a multiple of 4",
                 self.d / self.heads

@@ -78,6 +78,15 @@ pub struct Nli {
     identity: Tensor,
 }
 
+/// Temperatures, regulariser weight and noise of one loss evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct LossSettings {
+    pub tau_e: f32,
+    pub tau_d: f32,
+    pub lambda: f32,
+    pub noise: Option<StepNoise>,
+}
+
 /// The parts of the training loss, all on the GPU.
 pub struct LossParts {
     pub loss: Tensor,
@@ -241,16 +250,13 @@ impl Nli {
 
     /// The training loss of a batch: x, y u32 [B, m, N]; leave-one-out
     /// reconstruction plus `lambda` times the distinct-token regulariser.
-    pub fn loss(
-        &self,
-        ctx: &Ctx,
-        x: &Tensor,
-        y: &Tensor,
-        tau_e: f32,
-        tau_d: f32,
-        lambda: f32,
-        noise: Option<StepNoise>,
-    ) -> LossParts {
+    pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
+        let LossSettings {
+            tau_e,
+            tau_d,
+            lambda,
+            noise,
+        } = s;
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k, d) = (self.cfg.program_len, self.cfg.codebook, self.cfg.d);
         assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");

@@ -38,7 +38,7 @@ impl Ctx {
     /// result is [batch, len, width]. `causal` masks keys after the query.
     pub fn attention_qkv(&self, qkv: &Tensor, heads: usize, causal: bool) -> Tensor {
         assert!(
-            qkv.rank() == 3 && qkv.dim(2) % 3 == 0,
+            qkv.rank() == 3 && qkv.dim(2).is_multiple_of(3),
             "attention: qkv {:?} must be [batch, len, 3 * width]",
             qkv.shape()
         );

@@ -171,56 +171,26 @@ impl BlockKernel {
             bm - 1
         );
         // Per-row (per row group) and per-column offsets into the operands.
-        match self.lhs {
-            Load::AlongK => {
-                for r in 0..bm {
-                    let _ = writeln!(
-                        w,
-                        "  let a{r} = (lb + min(i0 + {r}u, p.m - 1u) * p.l_row) / 4u;"
-                    );
-                }
-            }
-            Load::AlongFree => {
-                for g in 0..bm / 4 {
-                    let _ = writeln!(
-                        w,
-                        "  let a{g} = (lb + min(i0 + {}u, p.m - 4u)) / 4u;",
-                        4 * g
-                    );
-                }
-                let _ = writeln!(w, "  let l_col4 = p.l_col / 4u;");
-            }
-            Load::Scalar => {
-                for r in 0..bm {
-                    let _ = writeln!(w, "  let a{r} = lb + min(i0 + {r}u, p.m - 1u) * p.l_row;");
-                }
-            }
-        }
-        match self.rhs {
-            Load::AlongK => {
-                for c in 0..bn {
-                    let _ = writeln!(
-                        w,
-                        "  let b{c} = (rb + min(j0 + {c}u, p.n - 1u) * p.r_col) / 4u;"
-                    );
-                }
-            }
-            Load::AlongFree => {
-                for g in 0..bn / 4 {
-                    let _ = writeln!(
-                        w,
-                        "  let b{g} = (rb + min(j0 + {}u, p.n - 4u)) / 4u;",
-                        4 * g
-                    );
-                }
-                let _ = writeln!(w, "  let r_row4 = p.r_row / 4u;");
-            }
-            Load::Scalar => {
-                for c in 0..bn {
-                    let _ = writeln!(w, "  let b{c} = rb + min(j0 + {c}u, p.n - 1u) * p.r_col;");
-                }
-            }
-        }
+        let lhs = OperandNames {
+            var: "a",
+            base: "lb",
+            first: "i0",
+            size: "p.m",
+            free_stride: "p.l_row",
+            k_stride: "p.l_col",
+            k_stride4: "l_col4",
+        };
+        let rhs = OperandNames {
+            var: "b",
+            base: "rb",
+            first: "j0",
+            size: "p.n",
+            free_stride: "p.r_col",
+            k_stride: "p.r_row",
+            k_stride4: "r_row4",
+        };
+        write_operand_offsets(w, self.lhs, &lhs, bm);
+        write_operand_offsets(w, self.rhs, &rhs, bn);
         for r in 0..bm {
             for g in 0..bn / 4 {
                 let _ = writeln!(w, "  var c{r}_{g} = vec4<f32>(0.0);");
@@ -778,4 +748,65 @@ pub fn cpu_matmul(
         }
     }
     c
+}
+
+/// WGSL names of one operand in the generated kernel.
+struct OperandNames {
+    /// Prefix of the offset variables (`a0`, `a1`, ...).
+    var: &'static str,
+    /// Batch offset variable.
+    base: &'static str,
+    /// First row (column) of the block.
+    first: &'static str,
+    /// Size of the free axis.
+    size: &'static str,
+    /// Stride along the free axis (rows of L, columns of R).
+    free_stride: &'static str,
+    /// Stride along k, and the name of its vec4 form.
+    k_stride: &'static str,
+    k_stride4: &'static str,
+}
+
+/// Offsets of each row (L) or column (R) of the block into the operand, or
+/// of each group of 4 when loads run along the free axis; rows past the edge
+/// are clamped to the last valid one so every load is in bounds.
+fn write_operand_offsets(w: &mut String, load: Load, o: &OperandNames, count: u32) {
+    use std::fmt::Write as _;
+    let OperandNames {
+        var,
+        base,
+        first,
+        size,
+        free_stride,
+        k_stride,
+        k_stride4,
+    } = o;
+    match load {
+        Load::AlongK => {
+            for r in 0..count {
+                let _ = writeln!(
+                    w,
+                    "  let {var}{r} = ({base} + min({first} + {r}u, {size} - 1u) * {free_stride}) / 4u;"
+                );
+            }
+        }
+        Load::AlongFree => {
+            for g in 0..count / 4 {
+                let _ = writeln!(
+                    w,
+                    "  let {var}{g} = ({base} + min({first} + {}u, {size} - 4u)) / 4u;",
+                    4 * g
+                );
+            }
+            let _ = writeln!(w, "  let {k_stride4} = {k_stride} / 4u;");
+        }
+        Load::Scalar => {
+            for r in 0..count {
+                let _ = writeln!(
+                    w,
+                    "  let {var}{r} = {base} + min({first} + {r}u, {size} - 1u) * {free_stride};"
+                );
+            }
+        }
+    }
 }
