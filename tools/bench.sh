@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 
 cargo bench --bench kernels -- "${1:-}"
 echo
+# The CPU reference needs numpy (from PyPI).
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install --quiet numpy
 # A forced OpenBLAS core type picks slower kernels than the CPU has.
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 tools/blas_matmul.py
 echo
