@@ -64,15 +64,18 @@ impl Ctx {
             0,
             0,
         ];
-        let defines = [("DH4", (dh / 4) as u32)];
+        let dh4 = (dh / 4) as u32;
+        let name = format!("attention_dh{dh}_r{}", super::attention_wgsl::rows());
+        let source = move || super::attention_wgsl::attention_source(dh4);
+        let blocks = batch * heads * len.div_ceil(super::attention_wgsl::rows() as usize);
         let out = std::rc::Rc::new(self.alloc_f32(batch * len * width));
         let lse = self.alloc_f32(rows);
-        let kern = self.gpu.kernel("attention", "attention", &defines);
+        let kern = self.gpu.generated_kernel(&name, "attention", source);
         self.gpu.dispatch(
             &kern,
             &params,
             &[(QKV, qkv.storage()), (O, &out), (LSE, &lse)],
-            self.gpu.groups_1d(rows),
+            self.gpu.groups_1d(blocks),
         );
         let (qkv2, o2) = (qkv.clone(), out.clone());
         self.op_output_rc(
@@ -83,9 +86,7 @@ impl Ctx {
             move |ctx, g| {
                 let dqkv = ctx.alloc_f32(qkv2.numel());
                 let delta = ctx.alloc_f32(rows);
-                let pass_q = ctx
-                    .gpu
-                    .kernel("attention", "attention_backward_q", &defines);
+                let pass_q = ctx.gpu.generated_kernel(&name, "attention_backward_q", source);
                 ctx.gpu.dispatch(
                     &pass_q,
                     &params,
@@ -97,11 +98,9 @@ impl Ctx {
                         (DELTA, &delta),
                         (DQKV, &dqkv),
                     ],
-                    ctx.gpu.groups_1d(rows),
+                    ctx.gpu.groups_1d(blocks),
                 );
-                let pass_kv = ctx
-                    .gpu
-                    .kernel("attention", "attention_backward_kv", &defines);
+                let pass_kv = ctx.gpu.generated_kernel(&name, "attention_backward_kv", source);
                 ctx.gpu.dispatch(
                     &pass_kv,
                     &params,
@@ -112,7 +111,7 @@ impl Ctx {
                         (DELTA, &delta),
                         (DQKV, &dqkv),
                     ],
-                    ctx.gpu.groups_1d(rows),
+                    ctx.gpu.groups_1d(blocks),
                 );
                 vec![Some(ctx.wrap(qkv2.shape(), dqkv))]
             },
