@@ -64,18 +64,15 @@ impl Ctx {
             0,
             0,
         ];
-        let dh4 = (dh / 4) as u32;
-        let name = format!("attention_dh{dh}_r{}", super::attention_wgsl::rows());
-        let source = move || super::attention_wgsl::attention_source(dh4);
-        let blocks = batch * heads * len.div_ceil(super::attention_wgsl::rows() as usize);
+        let defines = [("DH4", (dh / 4) as u32)];
         let out = std::rc::Rc::new(self.alloc_f32(batch * len * width));
         let lse = self.alloc_f32(rows);
-        let kern = self.gpu.generated_kernel(&name, "attention", source);
+        let kern = self.gpu.kernel("attention", "attention", &defines);
         self.gpu.dispatch(
             &kern,
             &params,
             &[(QKV, qkv.storage()), (O, &out), (LSE, &lse)],
-            self.gpu.groups_1d(blocks),
+            self.gpu.groups_1d(rows),
         );
         let (qkv2, o2) = (qkv.clone(), out.clone());
         self.op_output_rc(
@@ -86,7 +83,9 @@ impl Ctx {
             move |ctx, g| {
                 let dqkv = ctx.alloc_f32(qkv2.numel());
                 let delta = ctx.alloc_f32(rows);
-                let pass_q = ctx.gpu.generated_kernel(&name, "attention_backward_q", source);
+                let pass_q = ctx
+                    .gpu
+                    .kernel("attention", "attention_backward_q", &defines);
                 ctx.gpu.dispatch(
                     &pass_q,
                     &params,
@@ -98,9 +97,11 @@ impl Ctx {
                         (DELTA, &delta),
                         (DQKV, &dqkv),
                     ],
-                    ctx.gpu.groups_1d(blocks),
+                    ctx.gpu.groups_1d(rows),
                 );
-                let pass_kv = ctx.gpu.generated_kernel(&name, "attention_backward_kv", source);
+                let pass_kv = ctx
+                    .gpu
+                    .kernel("attention", "attention_backward_kv", &defines);
                 ctx.gpu.dispatch(
                     &pass_kv,
                     &params,
@@ -111,7 +112,7 @@ impl Ctx {
                         (DELTA, &delta),
                         (DQKV, &dqkv),
                     ],
-                    ctx.gpu.groups_1d(blocks),
+                    ctx.gpu.groups_1d(rows),
                 );
                 vec![Some(ctx.wrap(qkv2.shape(), dqkv))]
             },

@@ -2,7 +2,6 @@
 //! forward, the backward it records on the tape, and a CPU reference.
 
 pub mod attention;
-pub mod attention_wgsl;
 pub mod elementwise;
 pub mod embedding;
 pub mod gumbel;
