@@ -130,7 +130,7 @@ struct SearchArgs {
     #[arg(long, default_value_t = 0)]
     search_seed: u64,
     /// Activation memory per chunk of candidates, MiB
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 2048)]
     memory_mib: usize,
 }
 

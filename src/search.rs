@@ -50,7 +50,7 @@ impl Default for SearchConfig {
             tau_d_start: 2.0,
             tau_d_end: 0.5,
             seed: 0,
-            memory_mib: 1024,
+            memory_mib: 2048,
         }
     }
 }
@@ -85,9 +85,10 @@ pub fn chunk_slots(ctx: &Ctx, model: &Nli, pairs: usize, memory_mib: usize) -> u
     let c = &model.cfg;
     let widest = (c.mlp_mult * c.d).max(3 * c.d).max(c.codebook) * c.n * 4;
     let by_binding = ctx.gpu.limits().max_storage_buffer_binding_size as usize / widest.max(1);
-    // About 40 D-wide f32 tensors per position per program step stay on the
-    // tape for the backward pass.
-    let per_seq = c.program_len * c.n * c.d * 4 * (40 + 3 * c.mlp_mult);
+    // About 12 D-wide and 3 MLP-wide f32 tensors per position per program
+    // step stay on the tape for the backward pass (with margin: the count
+    // of the cpu preset is about 19 D-wide).
+    let per_seq = c.program_len * c.n * c.d * 4 * (16 + 3 * c.mlp_mult);
     let by_memory = memory_mib * (1 << 20) / per_seq.max(1);
     (by_binding.min(by_memory) / pairs.max(1)).max(1)
 }

@@ -112,6 +112,18 @@ pub fn load_model(ctx: &Ctx, ckpt: &Checkpoint) -> Result<Nli> {
     Ok(model)
 }
 
+/// Subdirectory of a run that holds the checkpoint with the best
+/// validation accuracy, and the file that records its step and accuracy.
+pub const BEST_DIR: &str = "best";
+pub const BEST_FILE: &str = "best.json";
+
+/// Validation accuracy of the run's best checkpoint so far, if any.
+fn read_best(dir: &Path) -> Option<f32> {
+    let text = std::fs::read_to_string(dir.join(BEST_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["val_id_accuracy"].as_f64().map(|a| a as f32)
+}
+
 /// The per-step batch seed: a pure function of the run seed and the step.
 fn batch_seed(seed: u64, step: usize) -> u64 {
     seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -251,6 +263,10 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     let mut last_loss = f32::NAN;
     let mut last_val = None;
     let mut last_saved = if opts.resume { Some(start) } else { None };
+    // The checkpoint with the best validation accuracy so far is kept apart:
+    // low temperatures late in a run can destabilise training.
+    let best_dir = dir.join(BEST_DIR);
+    let mut best_acc = read_best(dir);
     for step in start..end {
         if let Some(hook) = &opts.before_step {
             hook(ctx, step, &model);
@@ -346,6 +362,12 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 let acc = eval::accuracy(&val_tasks, &preds);
                 line["val_id_accuracy"] = serde_json::json!(acc);
                 last_val = Some(acc);
+                if best_acc.is_none_or(|b| acc > b) {
+                    save_checkpoint(ctx, &best_dir, run, done, &model, &adam)?;
+                    let record = serde_json::json!({ "step": done, "val_id_accuracy": acc });
+                    checkpoint::write_atomic(&dir.join(BEST_FILE), record.to_string().as_bytes())?;
+                    best_acc = Some(acc);
+                }
                 bar.println(format!(
                     "step {done}: loss {loss:.4} recon {:.4} tau_e {tau_e:.2} tau_d {tau_d:.2} tokens {} train acc {train_acc:.3} ID acc {acc:.3}",
                     got[0][0],

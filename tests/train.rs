@@ -82,6 +82,38 @@ fn resuming_after_k_steps_equals_an_uninterrupted_run() {
 }
 
 #[test]
+fn the_best_validation_checkpoint_is_kept_apart() {
+    let ctx = ctx();
+    let dir = tmp("best");
+    let mut run = tiny_run(6);
+    run.train.eval_every = 2;
+    train(&ctx, &opts(run, &dir, false, None)).unwrap();
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(nli_wgpu::train::BEST_FILE)).unwrap(),
+    )
+    .unwrap();
+    let best = checkpoint::load(&dir.join(nli_wgpu::train::BEST_DIR)).unwrap();
+    assert_eq!(best.step as u64, record["step"].as_u64().unwrap());
+    // It is the first evaluation with the highest accuracy of the run.
+    let lines = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE)).unwrap();
+    let evals: Vec<(u64, f64)> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("val_id_accuracy").is_some())
+        .map(|v| {
+            (
+                v["step"].as_u64().unwrap(),
+                v["val_id_accuracy"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(evals.len(), 3);
+    let top = evals.iter().map(|e| e.1).fold(f64::MIN, f64::max);
+    let first_top = evals.iter().find(|e| e.1 == top).unwrap().0;
+    assert_eq!(best.step as u64, first_top);
+}
+
+#[test]
 fn a_nan_stops_training_and_keeps_the_last_good_checkpoint() {
     let ctx = ctx();
     let dir = tmp("nan");
