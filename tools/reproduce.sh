@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the project's results on this machine: train each suite with the
 # cpu preset (SPEC §5), evaluate it (no search, prior search, gradient search
-# on the fixed ID and OOD test sets), and export the small models that ship
+# on the fixed ID and OOD test sets) with the best-validation checkpoint,
+# and export the small models that ship
 # under models/. Logs and reports go to runs/<suite>-cpu/.
 #
 #   bash tools/reproduce.sh                 # all three suites
@@ -24,8 +25,12 @@ for suite in $SUITES; do
     echo "== $suite: training into $run"
     /usr/bin/time -v "$bin" train --suite "$suite" --preset cpu --out "$run" $resume --quiet \
         2> >(tee "$run/train.stderr" >&2) | tee "$run/train.log"
-    echo "== $suite: evaluating"
-    "$bin" eval --checkpoint "$run" --tasks "$EVAL_TASKS" --quiet | tee "$run/eval.txt"
-    "$bin" inspect --checkpoint "$run" | tee "$run/inspect.txt"
-    "$bin" export --checkpoint "$run" --out "models/$suite"
+    # Late, low-temperature steps can destabilise a run: evaluate and ship
+    # the checkpoint with the best validation accuracy.
+    model="$run/best"
+    [ -f "$model/checkpoint.safetensors" ] || model="$run"
+    echo "== $suite: evaluating $model"
+    "$bin" eval --checkpoint "$model" --tasks "$EVAL_TASKS" --quiet --out "$run/eval.json" | tee "$run/eval.txt"
+    "$bin" inspect --checkpoint "$model" | tee "$run/inspect.txt"
+    "$bin" export --checkpoint "$model" --out "models/$suite"
 done
