@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
+use nli_wgpu::model::Nli;
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::RandomInit;
-use nli_wgpu::model::{LossSettings, Nli, StepNoise};
 use nli_wgpu::optim::{Adam, AdamConfig};
 use nli_wgpu::search::{SearchConfig, gradient_search};
-use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng, test_set};
+use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, test_set};
+use nli_wgpu::train::train_step;
 
 fn main() {
     let preset_name = std::env::var("NLI_BENCH_PRESET").unwrap_or_else(|_| "cpu".into());
@@ -35,29 +36,8 @@ fn main() {
     });
     let sampler = BatchSampler::for_suite(Suite::ShiftL, Split::Id, suite_cfg).unwrap();
     let mut batch = TaskBatch::default();
-    let (b, m, n) = (tc.batch, tc.pairs, suite_cfg.n);
     let mut step = |i: usize| {
-        sampler.fill(&mut TaskRng::new(i as u64), b, m, &mut batch);
-        let x = ctx.indices(&batch.x, &[b, m, n]);
-        let y = ctx.indices(&batch.y, &[b, m, n]);
-        let (tau_e, tau_d) = tc.temperatures(i);
-        let noise = Some(StepNoise {
-            seed: 0,
-            step: i as u32,
-        });
-        let parts = model.loss(
-            &ctx,
-            &x,
-            &y,
-            LossSettings {
-                tau_e,
-                tau_d,
-                lambda: tc.lambda,
-                noise,
-            },
-        );
-        let g = ctx.backward(&parts.loss);
-        adam.step(&ctx, &refs, &g);
+        let (parts, _) = train_step(&ctx, &model, &mut adam, &refs, &tc, &sampler, &mut batch, i);
         ctx.item(&parts.loss)
     };
     // Warm-up compiles every pipeline and fills the buffer pool.

@@ -168,6 +168,46 @@ fn open_metrics(dir: &Path, append: bool) -> Result<std::fs::File> {
         })
 }
 
+/// One optimiser step at `step` of the schedule: draw the step's batch
+/// (into `batch`), compute the loss with the step's noise, backpropagate and
+/// update the parameters. Returns the loss parts and the squared gradient
+/// norm, both still on the GPU.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    ctx: &Ctx,
+    model: &Nli,
+    adam: &mut Adam,
+    params: &[&Tensor],
+    tc: &crate::model::TrainConfig,
+    sampler: &BatchSampler,
+    batch: &mut TaskBatch,
+    step: usize,
+) -> (crate::model::LossParts, Tensor) {
+    let (b, m, n) = (tc.batch, tc.pairs, sampler.config().n);
+    let (tau_e, tau_d) = tc.temperatures(step);
+    sampler.fill(&mut TaskRng::new(batch_seed(tc.seed, step)), b, m, batch);
+    let x = ctx.indices(&batch.x, &[b, m, n]);
+    let y = ctx.indices(&batch.y, &[b, m, n]);
+    let noise = Some(StepNoise {
+        seed: tc.seed,
+        step: step as u32,
+    });
+    let parts = model.loss(
+        ctx,
+        &x,
+        &y,
+        LossSettings {
+            tau_e,
+            tau_d,
+            lambda: tc.lambda,
+            noise,
+        },
+    );
+    let grads = ctx.backward(&parts.loss);
+    let sumsq = adam.step(ctx, params, &grads);
+    (parts, sumsq)
+}
+
 pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     let run = &opts.run;
     run.model.validate()?;
@@ -271,33 +311,17 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
         if let Some(hook) = &opts.before_step {
             hook(ctx, step, &model);
         }
-        let (tau_e, tau_d) = tc.temperatures(step);
-        sampler.fill(
-            &mut TaskRng::new(batch_seed(tc.seed, step)),
-            b,
-            m,
-            &mut batch,
-        );
-        let x = ctx.indices(&batch.x, &[b, m, n]);
-        let y = ctx.indices(&batch.y, &[b, m, n]);
-        let noise = Some(StepNoise {
-            seed: tc.seed,
-            step: step as u32,
-        });
-        let parts = model.loss(
+        let (parts, sumsq) = train_step(
             ctx,
-            &x,
-            &y,
-            LossSettings {
-                tau_e,
-                tau_d,
-                lambda: tc.lambda,
-                noise,
-            },
+            &model,
+            &mut adam,
+            &param_refs,
+            tc,
+            &sampler,
+            &mut batch,
+            step,
         );
-        let grads = ctx.backward(&parts.loss);
-        let sumsq = adam.step(ctx, &param_refs, &grads);
-        drop(grads);
+        let (tau_e, tau_d) = tc.temperatures(step);
         let done = step + 1;
         let log_now = done % tc.log_every == 0 || done == end;
         // The loss alone can hide a NaN behind its clamps: check the gradient
