@@ -93,6 +93,25 @@ fn main() {
         cfg.steps
     );
 
+    // Where the GPU time of search goes: one chunk of 128 candidates, 2 steps.
+    let profiled = ctx.gpu.start_profile();
+    let _ = gradient_search(
+        &ctx,
+        &model,
+        &tasks,
+        &SearchConfig {
+            steps: 2,
+            ..cfg.clone()
+        },
+        &mut |_, _| {},
+    );
+    if profiled && let Some(p) = ctx.gpu.stop_profile() {
+        println!(
+            "GPU time of gradient search (8 tasks x 16 starts, 2 steps) by kernel:\n{}",
+            p.table()
+        );
+    }
+
     let kernels: Vec<serde_json::Value> = profile
         .as_ref()
         .map(|p| {

@@ -100,14 +100,16 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         path.to_path_buf()
     };
     let bytes = std::fs::read(&file).map_err(|e| io_err(&file, e))?;
-    let bad = |what: String| {
-        Error::Config(format!(
-            "{}: not an nli-wgpu checkpoint ({what})",
-            file.display()
-        ))
-    };
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    load_bytes(&bytes, &file.display().to_string())
+}
+
+/// Read a checkpoint from the bytes of a safetensors file; `origin` names it
+/// in errors.
+pub fn load_bytes(bytes: &[u8], origin: &str) -> Result<Checkpoint> {
+    let bad =
+        |what: String| Error::Config(format!("{origin}: not an nli-wgpu checkpoint ({what})"));
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let meta = header
         .metadata()
         .clone()

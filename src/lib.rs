@@ -21,6 +21,7 @@ pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod search;
+pub mod shipped;
 pub mod tasks;
 pub mod tensor;
 pub mod train;

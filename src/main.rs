@@ -80,7 +80,7 @@ enum Command {
 /// Where a trained model comes from.
 #[derive(Args, Debug, Clone)]
 struct ModelArgs {
-    /// A checkpoint file or run directory [default: the shipped model of --suite, models/<suite>]
+    /// A checkpoint file or run directory [default: the shipped model of --suite, built into the binary]
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Suite whose shipped model to use when --checkpoint is not given
@@ -89,20 +89,34 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn path(&self) -> PathBuf {
-        self.checkpoint
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("models").join(&self.suite))
+    /// What the model is called in reports: the checkpoint's path, or
+    /// `shipped:<suite>` for the model built into the binary.
+    fn label(&self) -> String {
+        match &self.checkpoint {
+            Some(p) => p.display().to_string(),
+            None => format!("shipped:{}", self.suite),
+        }
+    }
+
+    /// The directory reports go to by default: the run directory of the
+    /// checkpoint, else the current one.
+    fn report_dir(&self) -> PathBuf {
+        match &self.checkpoint {
+            Some(p) if p.is_dir() => p.clone(),
+            Some(p) => p.parent().map(PathBuf::from).unwrap_or_default(),
+            None => PathBuf::new(),
+        }
     }
 
     fn load(
         &self,
         ctx: &Ctx,
     ) -> anyhow::Result<(nli_wgpu::checkpoint::Checkpoint, nli_wgpu::model::Nli)> {
-        let path = self.path();
-        let ckpt = nli_wgpu::checkpoint::load(&path).with_context(|| {
-            format!("loading the model (train one with `nli-wgpu train --suite {}`, or pass --checkpoint)", self.suite)
-        })?;
+        let ckpt = match &self.checkpoint {
+            Some(path) => nli_wgpu::checkpoint::load(path)
+                .with_context(|| format!("loading the model {}", path.display()))?,
+            None => nli_wgpu::shipped::load(&self.suite)?,
+        };
         let model = nli_wgpu::train::load_model(ctx, &ckpt)?;
         Ok((ckpt, model))
     }
@@ -166,7 +180,7 @@ struct EvalArgs {
     /// Splits to run: id, ood
     #[arg(long, value_delimiter = ',', default_value = "id,ood")]
     splits: Vec<String>,
-    /// Write the report here as JSON [default: eval.json beside the checkpoint]
+    /// Write the report here as JSON [default: eval.json beside the checkpoint; eval-<suite>.json here for a shipped model]
     #[arg(long)]
     out: Option<PathBuf>,
     #[arg(long)]
@@ -280,20 +294,18 @@ fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
     }
     let report = EvalReport {
         suite: run.suite.clone(),
-        checkpoint: args.model.path().display().to_string(),
+        checkpoint: args.model.label(),
         adapter: ctx.gpu.summary.name.clone(),
         search,
         rows,
     };
     print!("{}", report.table());
     let out = args.out.clone().unwrap_or_else(|| {
-        let p = args.model.path();
-        let dir = if p.is_dir() {
-            p
-        } else {
-            p.parent().map(PathBuf::from).unwrap_or_default()
+        let name = match &args.model.checkpoint {
+            Some(_) => "eval.json".to_string(),
+            None => format!("eval-{}.json", args.model.suite),
         };
-        dir.join("eval.json")
+        args.model.report_dir().join(name)
     });
     nli_wgpu::checkpoint::write_atomic(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!("report written to {}", out.display());
