@@ -237,25 +237,46 @@ fn progress_bar(len: usize, label: &str, quiet: bool) -> ProgressBar {
 }
 
 fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
+    // Bad method or split names fail before any work.
+    let methods = args
+        .methods
+        .iter()
+        .map(|m| match m.as_str() {
+            "none" => Ok(Method::NoSearch),
+            "prior" => Ok(Method::PriorSearch),
+            "gradient" => Ok(Method::GradientSearch),
+            other => Err(anyhow::anyhow!(
+                "unknown method `{other}`: expected none, prior or gradient"
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let splits = args
+        .splits
+        .iter()
+        .map(|s| s.parse::<Split>().map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let ctx = Ctx::new(&args.gpu.options())?;
     let (ckpt, model) = args.model.load(&ctx)?;
     let run = &ckpt.config;
     let (suite, suite_cfg) = nli_wgpu::train::suite_config(run)?;
-    let search = args.search.config();
-    let mut rows = Vec::new();
-    for split_name in &args.splits {
-        let split: Split = split_name.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let name = match &args.model.checkpoint {
+            Some(_) => "eval.json".to_string(),
+            None => format!("eval-{}.json", args.model.suite),
+        };
+        args.model.report_dir().join(name)
+    });
+    let mut report = EvalReport {
+        suite: run.suite.clone(),
+        checkpoint: args.model.label(),
+        adapter: ctx.gpu.summary.name.clone(),
+        search: args.search.config(),
+        rows: Vec::new(),
+    };
+    for &split in &splits {
         let tasks = test_set(suite, split, suite.test_seed(split), args.tasks, &suite_cfg)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for m in &args.methods {
-            let method = match m.as_str() {
-                "none" => Method::NoSearch,
-                "prior" => Method::PriorSearch,
-                "gradient" => Method::GradientSearch,
-                other => {
-                    anyhow::bail!("unknown method `{other}`: expected none, prior or gradient")
-                }
-            };
+        for &method in &methods {
             let bar = progress_bar(
                 1,
                 &format!("{} {}", method.label(), split.name()),
@@ -267,7 +288,7 @@ fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
                 &model,
                 &tasks,
                 method,
-                &search,
+                &report.search,
                 run.train.tau_d_end,
                 &mut |done, total| {
                     bar.set_length(total as u64);
@@ -289,25 +310,16 @@ fn run_eval(args: &EvalArgs) -> anyhow::Result<()> {
                 row.accuracy,
                 row.seconds
             );
-            rows.push(row);
+            report.rows.push(row);
+            // Each finished row is on disk at once: a long evaluation that
+            // stops early keeps what it measured.
+            nli_wgpu::checkpoint::write_atomic(
+                &out,
+                serde_json::to_string_pretty(&report)?.as_bytes(),
+            )?;
         }
     }
-    let report = EvalReport {
-        suite: run.suite.clone(),
-        checkpoint: args.model.label(),
-        adapter: ctx.gpu.summary.name.clone(),
-        search,
-        rows,
-    };
     print!("{}", report.table());
-    let out = args.out.clone().unwrap_or_else(|| {
-        let name = match &args.model.checkpoint {
-            Some(_) => "eval.json".to_string(),
-            None => format!("eval-{}.json", args.model.suite),
-        };
-        args.model.report_dir().join(name)
-    });
-    nli_wgpu::checkpoint::write_atomic(&out, serde_json::to_string_pretty(&report)?.as_bytes())?;
     eprintln!("report written to {}", out.display());
     Ok(())
 }
