@@ -7,8 +7,8 @@
 //! Backward (C = A' B', A' = op(A), B' = op(B)): dA' = dC B'^T and
 //! dB' = A'^T dC; when A or B is stored transposed the product is taken in the
 //! other order so that the gradient comes out in A's (B's) own layout. When B
-//! is shared by the whole batch (a weight), dB sums over the batch by folding
-//! the batch into the contraction.
+//! is shared by the whole batch (a weight), the batch is folded into A's rows:
+//! one 2-D product, whose dB sums over the batch by itself.
 //!
 //! Why generated kernels: on lavapipe (Vulkan on the CPU) each invocation is
 //! one SIMD lane and every storage-buffer load is a loop over the lanes, so
@@ -593,21 +593,34 @@ impl Ctx {
             b.shape(),
             if trans_b { "^T" } else { "" }
         );
+        if b.rank() == 2 && a.rank() > 2 {
+            assert!(
+                !trans_a,
+                "matmul: a shared b with a transposed a is not supported"
+            );
+            // A matrix shared by the whole batch (a weight): the batch's rows
+            // are contiguous, so this is one product of [batch * m, k] by b.
+            // One dispatch over all rows instead of a small product per
+            // batch element, and the weight's gradient is one product too.
+            let y = self.matmul_bias(
+                &self.reshape(a, &[a.numel() / k, k]),
+                b,
+                false,
+                trans_b,
+                bias,
+            );
+            let mut shape = a.shape()[..a.rank() - 1].to_vec();
+            shape.push(n);
+            return self.reshape(&y, &shape);
+        }
         let batch_shape = a.shape()[..a.rank() - 2].to_vec();
         let batch: usize = batch_shape.iter().product();
-        let shared_b = b.rank() == 2 && a.rank() > 2;
-        if !shared_b {
-            assert_eq!(
-                &b.shape()[..b.rank() - 2],
-                &batch_shape[..],
-                "matmul: batch axes differ: {:?} {:?}",
-                a.shape(),
-                b.shape()
-            );
-        }
-        assert!(
-            !(shared_b && trans_a),
-            "matmul: a shared b with a transposed a is not supported"
+        assert_eq!(
+            &b.shape()[..b.rank() - 2],
+            &batch_shape[..],
+            "matmul: batch axes differ: {:?} {:?}",
+            a.shape(),
+            b.shape()
         );
         let av = View {
             s: a.storage(),
@@ -617,7 +630,7 @@ impl Ctx {
         };
         let bv = View {
             s: b.storage(),
-            batch: if shared_b { 0 } else { br * bc },
+            batch: br * bc,
             row: if trans_b { 1 } else { bc },
             col: if trans_b { bc } else { 1 },
         };
@@ -663,17 +676,7 @@ impl Ctx {
             };
             // dB' = A'^T dC (k x n); stored transposed: dB = dC^T A' (n x k).
             let db = if b2.requires_grad() {
-                let s = if shared_b {
-                    // Fold the batch into the contraction: A' rows of all
-                    // batches are contiguous ([batch * m, k]).
-                    let af = View { batch: 0, ..av };
-                    let gf = View { batch: 0, ..gv };
-                    if trans_b {
-                        ctx.gemm(gf.t(), af, 1, n, k, batch * m)
-                    } else {
-                        ctx.gemm(af.t(), gf, 1, k, n, batch * m)
-                    }
-                } else if trans_b {
+                let s = if trans_b {
                     ctx.gemm(gv.t(), av, batch, n, k, m)
                 } else {
                     ctx.gemm(av.t(), gv, batch, k, n, m)
