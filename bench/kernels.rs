@@ -334,6 +334,31 @@ fn memory_bound(b: &mut Bench) {
         ctx.sum_all(&ctx.skip_gate(&z, &prev, &cand))
     });
 
+    // Elementwise: sizes that are multiples of 4 run the vec4 kernels, the
+    // odd ones one float per invocation (about the same work).
+    for (rows, cols) in [(6656, 256), (6655, 255)] {
+        let x = b.tensor(&[rows, cols], true);
+        let y = b.tensor(&[rows, cols], false);
+        let n = (rows * cols) as f64;
+        let label = format!("{rows}x{cols}");
+        b.time(
+            "gelu",
+            "forward",
+            label.clone(),
+            Work::Bytes(2.0 * n * f),
+            |ctx| {
+                ctx.gelu(&x);
+            },
+        );
+        // Reads x and dY, writes dX.
+        b.time_backward("gelu", label.clone(), Work::Bytes(3.0 * n * f), |ctx| {
+            ctx.sum_all(&ctx.gelu(&x))
+        });
+        b.time("add", "forward", label, Work::Bytes(3.0 * n * f), |ctx| {
+            ctx.add(&x, &y);
+        });
+    }
+
     let (rows, cols) = (6656, 64);
     let x = b.tensor(&[rows, cols], true);
     let gamma = b.tensor(&[cols], true);

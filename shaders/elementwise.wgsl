@@ -1,20 +1,26 @@
 // Elementwise kernels: fill, add, sub, mul, scale, axpy, broadcast add over a
 // trailing shape, GELU and ReLU with their backward passes.
-// One invocation per element; the index spills into y past 65535 workgroups.
+// One invocation per element of type E; the index spills into y past 65535
+// workgroups. E is f32 here; the engine also builds this source with
+// `alias E = vec4<f32>;` (src/ops/elementwise.rs) for sizes that are
+// multiples of 4: on lavapipe every storage load is a loop over the SIMD
+// lanes, so four floats per load move far more data per second.
+
+alias E = f32;
 
 const WG: u32 = 64u;
 
 struct Params {
-    n: u32,       // number of output elements
-    inner: u32,   // size of the broadcast operand (add_broadcast)
+    n: u32,       // number of output elements (of type E)
+    inner: u32,   // size of the broadcast operand (add_broadcast), in E
     alpha: f32,   // scalar (fill value, scale factor)
     _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<E>;
+@group(0) @binding(2) var<storage, read> b: array<E>;
+@group(0) @binding(3) var<storage, read_write> out: array<E>;
 
 fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -60,9 +66,9 @@ fn add_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // GELU, tanh form: 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi).
 const GELU_C: f32 = 0.7978845608028654;
 
-fn tanh_safe(u: f32) -> f32 {
+fn tanh_safe(u: E) -> E {
     // tanh via exp of a clamped argument: no inf/inf for large |u|.
-    let v = clamp(u, -15.0, 15.0);
+    let v = clamp(u, E(-15.0), E(15.0));
     let e = exp(2.0 * v);
     return (e - 1.0) / (e + 1.0);
 }
@@ -92,7 +98,7 @@ fn gelu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
-    out[i] = max(a[i], 0.0);
+    out[i] = max(a[i], E(0.0));
 }
 
 // out = dy * [x > 0]; a = x, b = dy
@@ -100,7 +106,7 @@ fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
-    out[i] = select(0.0, b[i], a[i] > 0.0);
+    out[i] = select(E(0.0), b[i], a[i] > E(0.0));
 }
 
 // out = alpha * a
@@ -116,7 +122,7 @@ fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
-    out[i] = p.alpha;
+    out[i] = E(p.alpha);
 }
 
 // out = exp(a)
@@ -140,7 +146,7 @@ fn add_scalar(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 fn log1m_clamped(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
-    out[i] = log(max(1.0 - a[i], p.alpha));
+    out[i] = log(max(1.0 - a[i], E(p.alpha)));
 }
 
 // out = dy * d/da log(max(1 - a, alpha)) = -dy / (1 - a) where unclamped, else 0;
@@ -150,5 +156,5 @@ fn log1m_clamped_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
     let one_minus = 1.0 - a[i];
-    out[i] = select(0.0, -b[i] / one_minus, one_minus > p.alpha);
+    out[i] = select(E(0.0), -b[i] / one_minus, one_minus > E(p.alpha));
 }

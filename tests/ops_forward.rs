@@ -97,11 +97,25 @@ fn matmul_512_cubed_matches_cpu_and_reports_time() {
 #[test]
 fn elementwise_ops_match_cpu() {
     let ctx = ctx();
+    // One float per invocation (133 elements, rows of 19) and four (140,
+    // rows of 20: the vec4 kernels).
+    elementwise_ops_match_cpu_on(&ctx, 7, 19);
+    elementwise_ops_match_cpu_on(&ctx, 7, 20);
+    assert_close(
+        "full",
+        &ctx.read(&ctx.full(&[4, 5], 2.5)),
+        &[2.5; 20],
+        0.0,
+        0.0,
+    );
+}
+
+fn elementwise_ops_match_cpu_on(ctx: &nli_wgpu::Ctx, rows: usize, cols: usize) {
     let mut r = rng(4);
-    let n = 133;
+    let n = rows * cols;
     let a = rand_vec(&mut r, n, -3.0, 3.0);
     let b = rand_vec(&mut r, n, -3.0, 3.0);
-    let (at, bt) = (ctx.tensor(&a, &[7, 19]), ctx.tensor(&b, &[7, 19]));
+    let (at, bt) = (ctx.tensor(&a, &[rows, cols]), ctx.tensor(&b, &[rows, cols]));
     let zip = |f: fn(f32, f32) -> f32| a.iter().zip(&b).map(|(x, y)| f(*x, *y)).collect::<Vec<_>>();
     assert_close(
         "add",
@@ -130,15 +144,15 @@ fn elementwise_ops_match_cpu() {
     assert_close("gelu", &ctx.read(&ctx.gelu(&at)), &ge, 1e-5, 1e-6);
     let re: Vec<f32> = a.iter().map(|&x| x.max(0.0)).collect();
     assert_close("relu", &ctx.read(&ctx.relu(&at)), &re, 0.0, 0.0);
-    let bias = rand_vec(&mut r, 19, -1.0, 1.0);
+    let bias = rand_vec(&mut r, cols, -1.0, 1.0);
     let ab: Vec<f32> = a
         .iter()
         .enumerate()
-        .map(|(i, x)| x + bias[i % 19])
+        .map(|(i, x)| x + bias[i % cols])
         .collect();
     assert_close(
         "add_broadcast",
-        &ctx.read(&ctx.add_broadcast(&at, &ctx.tensor(&bias, &[19]))),
+        &ctx.read(&ctx.add_broadcast(&at, &ctx.tensor(&bias, &[cols]))),
         &ab,
         1e-6,
         1e-6,

@@ -50,9 +50,12 @@ fn grad_add_broadcast() {
 
 #[test]
 fn grad_gelu_relu() {
-    check("gelu", vec![input(5, &[67], -3.0, 3.0)], |c, t| {
-        c.gelu(&t[0])
-    });
+    // 67 elements: one float per invocation; 68: the vec4 kernels.
+    for n in [67, 68] {
+        check("gelu", vec![input(5, &[n], -3.0, 3.0)], |c, t| {
+            c.gelu(&t[0])
+        });
+    }
     // Keep inputs away from the kink at 0, where the central difference is wrong.
     let (mut d, s) = input(6, &[67], -2.0, 2.0);
     for v in &mut d {

@@ -53,3 +53,23 @@ fn registered_sources_are_the_files_on_disk() {
         assert_eq!(&disk, src, "{name}.wgsl differs from the compiled-in copy");
     }
 }
+
+#[test]
+fn elementwise_vec4_variant_validates_with_every_entry_point() {
+    let src = nli_wgpu::ops::elementwise::elementwise_vec4_source();
+    let module = naga::front::wgsl::parse_str(&src)
+        .unwrap_or_else(|e| panic!("elementwise vec4: {}", e.emit_to_string(&src)));
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .unwrap_or_else(|e| panic!("elementwise vec4: {}", e.emit_to_string(&src)));
+    let scalar = nli_wgpu::gpu::shaders::source("elementwise").unwrap();
+    let entries = |m: &naga::Module| -> Vec<String> {
+        m.entry_points.iter().map(|e| e.name.clone()).collect()
+    };
+    let scalar_module = naga::front::wgsl::parse_str(scalar).unwrap();
+    assert_eq!(entries(&module), entries(&scalar_module));
+    assert!(src.contains("array<E>") && src.contains("alias E = vec4<f32>;"));
+}

@@ -20,8 +20,19 @@ fn same_shape(op: &str, a: &Tensor, b: &Tensor) {
     );
 }
 
+/// `shaders/elementwise.wgsl` with vec4 elements: every kernel of the file
+/// written for `E = f32` reads as the same kernel on four floats.
+pub fn elementwise_vec4_source() -> String {
+    let src = crate::gpu::shaders::source("elementwise").expect("elementwise.wgsl is registered");
+    let scalar = "alias E = f32;";
+    assert!(src.contains(scalar), "elementwise.wgsl declares `{scalar}`");
+    src.replace(scalar, "alias E = vec4<f32>;")
+}
+
 impl Ctx {
-    /// Launch an entry of `elementwise.wgsl` over `n` elements.
+    /// Launch an entry of `elementwise.wgsl` over `n` elements (`inner`:
+    /// the broadcast operand's size, for `add_broadcast`). Four floats per
+    /// invocation when the sizes allow it.
     fn elementwise(
         &self,
         entry: &str,
@@ -30,9 +41,23 @@ impl Ctx {
         alpha: f32,
         bufs: &[(u32, &Storage)],
     ) {
-        let k = self.gpu.kernel("elementwise", entry, &[]);
-        let params = [n as u32, inner as u32, alpha.to_bits(), 0];
-        self.gpu.dispatch(&k, &params, bufs, self.gpu.groups_1d(n));
+        let vec4 = n.is_multiple_of(4) && (entry != "add_broadcast" || inner.is_multiple_of(4));
+        let (k, lanes) = if vec4 {
+            let k = self
+                .gpu
+                .generated_kernel("elementwise_vec4", entry, elementwise_vec4_source);
+            (k, 4)
+        } else {
+            (self.gpu.kernel("elementwise", entry, &[]), 1)
+        };
+        let params = [
+            (n / lanes) as u32,
+            (inner / lanes).max(1) as u32,
+            alpha.to_bits(),
+            0,
+        ];
+        self.gpu
+            .dispatch(&k, &params, bufs, self.gpu.groups_1d(n / lanes));
     }
 
     pub(crate) fn fill_storage(&self, s: &Storage, n: usize, value: f32) {
