@@ -55,21 +55,32 @@ fn registered_sources_are_the_files_on_disk() {
 }
 
 #[test]
-fn elementwise_vec4_variant_validates_with_every_entry_point() {
-    let src = nli_wgpu::ops::elementwise::elementwise_vec4_source();
-    let module = naga::front::wgsl::parse_str(&src)
-        .unwrap_or_else(|e| panic!("elementwise vec4: {}", e.emit_to_string(&src)));
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("elementwise vec4: {}", e.emit_to_string(&src)));
-    let scalar = nli_wgpu::gpu::shaders::source("elementwise").unwrap();
-    let entries = |m: &naga::Module| -> Vec<String> {
-        m.entry_points.iter().map(|e| e.name.clone()).collect()
+fn vec4_builds_validate_with_the_same_entry_points() {
+    use nli_wgpu::gpu::shaders::{VEC4_SHADERS, source, vec4_source};
+    let validate = |name: &str, src: &str| {
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        module
+            .entry_points
+            .iter()
+            .map(|e| e.name.clone())
+            .collect::<Vec<_>>()
     };
-    let scalar_module = naga::front::wgsl::parse_str(scalar).unwrap();
-    assert_eq!(entries(&module), entries(&scalar_module));
-    assert!(src.contains("array<E>") && src.contains("alias E = vec4<f32>;"));
+    assert!(VEC4_SHADERS.len() >= 2);
+    for name in VEC4_SHADERS {
+        let src = vec4_source(name);
+        assert!(src.contains("alias E = vec4<f32>;"), "{name}");
+        assert!(!src.contains("return v; }"), "{name}: hsum left scalar");
+        assert_eq!(
+            validate(name, &src),
+            validate(name, source(name).unwrap()),
+            "{name}"
+        );
+    }
 }

@@ -271,6 +271,18 @@ impl Gpu {
         self.build_kernel(key, &module, entry, has_params)
     }
 
+    /// An entry of one of [`shaders::VEC4_SHADERS`], built on vec4 elements
+    /// when `vec4` (see [`shaders::vec4_source`]), else on f32.
+    pub fn element_kernel(&self, shader: &'static str, entry: &str, vec4: bool) -> Rc<Kernel> {
+        if vec4 {
+            self.generated_kernel(&format!("{shader}_vec4"), entry, || {
+                shaders::vec4_source(shader)
+            })
+        } else {
+            self.kernel(shader, entry, &[])
+        }
+    }
+
     /// Like [`Gpu::kernel`], for WGSL generated at run time (kernels whose
     /// unrolled body depends on sizes, e.g. the matmul register blocks).
     /// `name` identifies the source: the same name must always give the same

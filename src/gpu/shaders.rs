@@ -29,6 +29,35 @@ pub fn source(name: &str) -> Option<&'static str> {
     SHADERS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
 }
 
+/// The element alias of shaders that also build on four floats per element.
+const SCALAR_ELEMENT: &str = "alias E = f32;";
+/// Their horizontal sum of an element, for reductions over a row.
+const SCALAR_HSUM: &str = "fn hsum(v: E) -> f32 { return v; }";
+
+/// Shaders written over `alias E = f32;` (and, when they reduce,
+/// `fn hsum(v: E) -> f32 { return v; }`), each of whose kernels reads as the
+/// same kernel on vec4 elements.
+pub const VEC4_SHADERS: &[&str] = &["elementwise", "layer_norm"];
+
+/// The vec4 build of one of [`VEC4_SHADERS`]: on lavapipe every storage load
+/// is a loop over the SIMD lanes, so four floats per load move far more data
+/// per second. The engine uses it when the sizes are multiples of 4.
+pub fn vec4_source(name: &str) -> String {
+    assert!(
+        VEC4_SHADERS.contains(&name),
+        "{name}.wgsl has no vec4 build"
+    );
+    let src = source(name).expect("registered shader");
+    assert!(
+        src.contains(SCALAR_ELEMENT),
+        "{name}.wgsl declares `{SCALAR_ELEMENT}`"
+    );
+    src.replace(SCALAR_ELEMENT, "alias E = vec4<f32>;").replace(
+        SCALAR_HSUM,
+        "fn hsum(v: E) -> f32 { return v.x + v.y + v.z + v.w; }",
+    )
+}
+
 /// Replace the value of each `const NAME: u32 = ...;` line named in
 /// `defines`. Returns the first name that has no such line.
 pub fn specialize(source: &str, defines: &[(&str, u32)]) -> Result<String, String> {

@@ -20,15 +20,6 @@ fn same_shape(op: &str, a: &Tensor, b: &Tensor) {
     );
 }
 
-/// `shaders/elementwise.wgsl` with vec4 elements: every kernel of the file
-/// written for `E = f32` reads as the same kernel on four floats.
-pub fn elementwise_vec4_source() -> String {
-    let src = crate::gpu::shaders::source("elementwise").expect("elementwise.wgsl is registered");
-    let scalar = "alias E = f32;";
-    assert!(src.contains(scalar), "elementwise.wgsl declares `{scalar}`");
-    src.replace(scalar, "alias E = vec4<f32>;")
-}
-
 impl Ctx {
     /// Launch an entry of `elementwise.wgsl` over `n` elements (`inner`:
     /// the broadcast operand's size, for `add_broadcast`). Four floats per
@@ -42,14 +33,8 @@ impl Ctx {
         bufs: &[(u32, &Storage)],
     ) {
         let vec4 = n.is_multiple_of(4) && (entry != "add_broadcast" || inner.is_multiple_of(4));
-        let (k, lanes) = if vec4 {
-            let k = self
-                .gpu
-                .generated_kernel("elementwise_vec4", entry, elementwise_vec4_source);
-            (k, 4)
-        } else {
-            (self.gpu.kernel("elementwise", entry, &[]), 1)
-        };
+        let lanes = if vec4 { 4 } else { 1 };
+        let k = self.gpu.element_kernel("elementwise", entry, vec4);
         let params = [
             (n / lanes) as u32,
             (inner / lanes).max(1) as u32,

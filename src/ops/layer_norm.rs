@@ -29,8 +29,16 @@ impl Ctx {
         );
         let y = self.alloc_f32(rows * cols);
         let stats = self.alloc_f32(rows * 2);
-        let params = [rows as u32, cols as u32, LAYER_NORM_EPS.to_bits(), 0];
-        let k = self.gpu.kernel("layer_norm", "layer_norm", &[]);
+        // Rows of a multiple of 4 floats are read as vec4s.
+        let vec4 = cols.is_multiple_of(4);
+        let lanes = if vec4 { 4 } else { 1 };
+        let params = [
+            rows as u32,
+            (cols / lanes) as u32,
+            LAYER_NORM_EPS.to_bits(),
+            (1.0 / cols as f32).to_bits(),
+        ];
+        let k = self.gpu.element_kernel("layer_norm", "layer_norm", vec4);
         self.gpu.dispatch(
             &k,
             &params,
@@ -52,7 +60,9 @@ impl Ctx {
             move |ctx, dy| {
                 let dx = if x2.requires_grad() {
                     let dx = ctx.alloc_f32(rows * cols);
-                    let k = ctx.gpu.kernel("layer_norm", "layer_norm_backward_x", &[]);
+                    let k = ctx
+                        .gpu
+                        .element_kernel("layer_norm", "layer_norm_backward_x", vec4);
                     ctx.gpu.dispatch(
                         &k,
                         &params,
@@ -72,9 +82,9 @@ impl Ctx {
                 let (dg, db) = if g2.requires_grad() || b2.requires_grad() {
                     let dg = ctx.alloc_f32(cols);
                     let db = ctx.alloc_f32(cols);
-                    let k = ctx
-                        .gpu
-                        .kernel("layer_norm", "layer_norm_backward_params", &[]);
+                    let k =
+                        ctx.gpu
+                            .element_kernel("layer_norm", "layer_norm_backward_params", vec4);
                     ctx.gpu.dispatch(
                         &k,
                         &params,
@@ -85,7 +95,7 @@ impl Ctx {
                             (DGAMMA, &dg),
                             (DBETA, &db),
                         ],
-                        ctx.gpu.groups_1d(cols),
+                        ctx.gpu.groups_1d(cols / lanes),
                     );
                     (Some(ctx.wrap(&[cols], dg)), Some(ctx.wrap(&[cols], db)))
                 } else {
