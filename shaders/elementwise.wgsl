@@ -14,7 +14,7 @@ struct Params {
     n: u32,       // number of output elements (of type E)
     inner: u32,   // size of the broadcast operand (add_broadcast), in E
     alpha: f32,   // scalar (fill value, scale factor)
-    _pad: u32,
+    rep: u32,     // add_broadcast: rows that share one copy of b
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -55,12 +55,13 @@ fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     out[i] = a[i] + p.alpha * b[i];
 }
 
-// out[o, j] = a[o, j] + b[j], j < inner
+// out[o, r, j] = a[o, r, j] + b[o, j], r < rep, j < inner
+// (rep = n / inner: one b for all rows, a bias)
 @compute @workgroup_size(WG)
 fn add_broadcast(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat(gid, nwg);
     if (i >= p.n) { return; }
-    out[i] = a[i] + b[i % p.inner];
+    out[i] = a[i] + b[i / (p.rep * p.inner) * p.inner + i % p.inner];
 }
 
 // GELU, tanh form: 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi).

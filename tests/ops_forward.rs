@@ -157,6 +157,19 @@ fn elementwise_ops_match_cpu_on(ctx: &nli_wgpu::Ctx, rows: usize, cols: usize) {
         1e-6,
         1e-6,
     );
+    // x + b expanded along the middle axis, against an explicit expand.
+    let (o, m) = (3, rows);
+    let b3 = rand_vec(&mut r, o * cols, -1.0, 1.0);
+    let x3 = rand_vec(&mut r, o * m * cols, -1.0, 1.0);
+    let want: Vec<f32> = (0..o * m * cols)
+        .map(|i| x3[i] + b3[(i / (m * cols)) * cols + i % cols])
+        .collect();
+    let got = ctx.add_expanded(
+        &ctx.tensor(&x3, &[o, m, cols]),
+        &ctx.tensor(&b3, &[o, cols]),
+        1,
+    );
+    assert_close("add_expanded", &ctx.read(&got), &want, 0.0, 0.0);
     assert_close(
         "full",
         &ctx.read(&ctx.full(&[3, 5], 2.5)),

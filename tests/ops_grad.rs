@@ -49,6 +49,24 @@ fn grad_add_broadcast() {
 }
 
 #[test]
+fn grad_add_expanded() {
+    // Middle axis (b shared by the rows of each outer index), first and last
+    // axes; inner sizes 8 (vec4 kernels) and 7.
+    for (xs, bs, axis) in [
+        (vec![3, 5, 8], vec![3, 8], 1),
+        (vec![3, 5, 7], vec![3, 7], 1),
+        (vec![4, 6], vec![6], 0),
+        (vec![4, 6], vec![4], 1),
+    ] {
+        check(
+            &format!("add_expanded {xs:?} axis {axis}"),
+            vec![input(3, &xs, -1.0, 1.0), input(4, &bs, -1.0, 1.0)],
+            move |c, t| c.add_expanded(&t[0], &t[1], axis),
+        );
+    }
+}
+
+#[test]
 fn grad_gelu_relu() {
     // 67 elements: one float per invocation; 68: the vec4 kernels.
     for n in [67, 68] {

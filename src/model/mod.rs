@@ -219,14 +219,14 @@ impl Nli {
         tau_d: f32,
         noise: Option<StepNoise>,
     ) -> Tensor {
-        let (n, k) = (self.cfg.n, self.cfg.codebook);
+        let k = self.cfg.codebook;
         let p = x.dim(0);
         let mut pi = ctx.embedding(&self.identity, x);
         let mut s = self.embed_state(ctx, &pi);
         for t in 0..self.cfg.program_len {
             let zt = ctx.reshape(&ctx.slice(z, 1, t, 1), &[p, k]);
             let u = ctx.matmul(&zt, &self.token_embed);
-            let mut h = ctx.add(&s, &ctx.expand(&u, 1, n));
+            let mut h = ctx.add_expanded(&s, &u, 1);
             for block in &self.int_blocks {
                 h = block.forward(ctx, &h);
             }

@@ -21,32 +21,38 @@ fn same_shape(op: &str, a: &Tensor, b: &Tensor) {
 }
 
 impl Ctx {
-    /// Launch an entry of `elementwise.wgsl` over `n` elements (`inner`:
-    /// the broadcast operand's size, for `add_broadcast`). Four floats per
-    /// invocation when the sizes allow it.
-    fn elementwise(
+    /// Launch an entry of `elementwise.wgsl` over `n` elements. Four floats
+    /// per invocation when the sizes allow it.
+    fn elementwise(&self, entry: &str, n: usize, alpha: f32, bufs: &[(u32, &Storage)]) {
+        self.elementwise_broadcast(entry, n, 1, 1, alpha, bufs)
+    }
+
+    /// [`Ctx::elementwise`] with the shape of the broadcast operand of
+    /// `add_broadcast`: `inner` elements shared by `rep` rows.
+    fn elementwise_broadcast(
         &self,
         entry: &str,
         n: usize,
         inner: usize,
+        rep: usize,
         alpha: f32,
         bufs: &[(u32, &Storage)],
     ) {
-        let vec4 = n.is_multiple_of(4) && (entry != "add_broadcast" || inner.is_multiple_of(4));
+        let vec4 = n.is_multiple_of(4) && inner.is_multiple_of(4);
         let lanes = if vec4 { 4 } else { 1 };
         let k = self.gpu.element_kernel("elementwise", entry, vec4);
         let params = [
             (n / lanes) as u32,
             (inner / lanes).max(1) as u32,
             alpha.to_bits(),
-            0,
+            rep as u32,
         ];
         self.gpu
             .dispatch(&k, &params, bufs, self.gpu.groups_1d(n / lanes));
     }
 
     pub(crate) fn fill_storage(&self, s: &Storage, n: usize, value: f32) {
-        self.elementwise("fill", n, 1, value, &[(OUT, s)]);
+        self.elementwise("fill", n, value, &[(OUT, s)]);
     }
 
     fn binary(&self, entry: &str, a: &Tensor, b: &Tensor) -> Storage {
@@ -55,7 +61,6 @@ impl Ctx {
         self.elementwise(
             entry,
             n,
-            1,
             0.0,
             &[(A, a.storage()), (B, b.storage()), (OUT, &out)],
         );
@@ -65,7 +70,7 @@ impl Ctx {
     fn unary(&self, entry: &str, a: &Tensor, alpha: f32) -> Storage {
         let n = a.numel();
         let out = self.alloc_f32(n);
-        self.elementwise(entry, n, 1, alpha, &[(A, a.storage()), (OUT, &out)]);
+        self.elementwise(entry, n, alpha, &[(A, a.storage()), (OUT, &out)]);
         out
     }
 
@@ -116,10 +121,11 @@ impl Ctx {
         let n = x.numel();
         let inner = b.numel();
         let out = self.alloc_f32(n);
-        self.elementwise(
+        self.elementwise_broadcast(
             "add_broadcast",
             n,
             inner,
+            n / inner.max(1),
             0.0,
             &[(A, x.storage()), (B, b.storage()), (OUT, &out)],
         );
@@ -129,6 +135,43 @@ impl Ctx {
             let db = b_needs.then(|| {
                 let outer = g.numel() / inner;
                 ctx.reshape(&ctx.sum_axis(&ctx.reshape(g, &[outer, inner]), 0), &bshape)
+            });
+            vec![Some(g.clone()), db]
+        })
+    }
+
+    /// `x + expand(b, axis, x.dim(axis))`: `b` has the shape of `x`
+    /// without `axis`; one kernel instead of an expand and an add.
+    pub fn add_expanded(&self, x: &Tensor, b: &Tensor, axis: usize) -> Tensor {
+        let xs = x.shape();
+        assert!(axis < xs.len(), "add_expanded: axis {axis} of {xs:?}");
+        let mut want = xs.to_vec();
+        want.remove(axis);
+        assert_eq!(
+            b.shape(),
+            &want[..],
+            "add_expanded: b must be x's shape {xs:?} without axis {axis}"
+        );
+        let (outer, rep) = (xs[..axis].iter().product::<usize>(), xs[axis]);
+        let inner: usize = xs[axis + 1..].iter().product();
+        let n = x.numel();
+        let out = self.alloc_f32(n);
+        if n > 0 {
+            self.elementwise_broadcast(
+                "add_broadcast",
+                n,
+                inner,
+                rep,
+                0.0,
+                &[(A, x.storage()), (B, b.storage()), (OUT, &out)],
+            );
+        }
+        let bshape = want;
+        let b_needs = b.requires_grad();
+        self.op_output("add_expanded", xs.to_vec(), out, &[x, b], move |ctx, g| {
+            let db = b_needs.then(|| {
+                let g3 = ctx.reshape(g, &[outer, rep, inner]);
+                ctx.reshape(&ctx.sum_axis(&g3, 1), &bshape)
             });
             vec![Some(g.clone()), db]
         })
@@ -172,7 +215,6 @@ impl Ctx {
                 ctx.elementwise(
                     "log1m_clamped_backward",
                     n,
-                    1,
                     floor,
                     &[(A, q2.storage()), (B, g.storage()), (OUT, &dq)],
                 );
