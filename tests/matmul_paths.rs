@@ -115,22 +115,30 @@ fn linear_with_fused_bias_forward_and_backward_match_cpu() {
     // (rows, in, out): the bias fused into the stores of a vec4 (out % 4 == 0)
     // or scalar kernel, added after a split-k sum (few rows, long k), and
     // added by its own kernel after the general kernel (nothing is vec4).
-    for &(rows, k, n) in &[(33, 64, 64), (20, 8, 10), (8, 1024, 12), (5, 3, 7)] {
+    // Each with and without a residual added the same ways.
+    let shapes = [(33, 64, 64), (20, 8, 10), (8, 1024, 12), (5, 3, 7)];
+    for (&(rows, k, n), residual) in shapes.iter().flat_map(|s| [(s, false), (s, true)]) {
         let x = rand_vec(&mut r, rows * k, -1.0, 1.0);
         let w = rand_vec(&mut r, k * n, -1.0, 1.0);
         let b = rand_vec(&mut r, n, -1.0, 1.0);
+        let res = rand_vec(&mut r, rows * n, -1.0, 1.0);
         let g = rand_vec(&mut r, rows * n, -1.0, 1.0);
-        let (xt, wt, bt) = (
+        let (xt, wt, bt, rt) = (
             ctx.param(&x, &[rows, k]),
             ctx.param(&w, &[k, n]),
             ctx.param(&b, &[n]),
+            ctx.param(&res, &[rows, n]),
         );
-        let y = ctx.linear(&xt, &wt, Some(&bt));
+        let y = if residual {
+            ctx.linear_residual(&xt, &wt, Some(&bt), &rt)
+        } else {
+            ctx.linear(&xt, &wt, Some(&bt))
+        };
         let mut want = cpu_matmul(&x, &w, 1, rows, n, k, false, false, true);
         for (i, v) in want.iter_mut().enumerate() {
-            *v += b[i % n];
+            *v += b[i % n] + if residual { res[i] } else { 0.0 };
         }
-        let what = format!("linear {rows}x{k} -> {n}");
+        let what = format!("linear {rows}x{k} -> {n} residual={residual}");
         let atol = 1e-5 * (k as f32).sqrt();
         assert_close(&what, &ctx.read(&y), &want, 1e-4, atol);
         let loss = ctx.sum_all(&ctx.mul(&y, &ctx.tensor(&g, &[rows, n])));
@@ -144,6 +152,9 @@ fn linear_with_fused_bias_forward_and_backward_match_cpu() {
         assert_close(&format!("{what}: dX"), &read(&xt), &want_dx, 1e-4, 1e-4);
         assert_close(&format!("{what}: dW"), &read(&wt), &want_dw, 1e-4, 1e-4);
         assert_close(&format!("{what}: db"), &read(&bt), &want_db, 1e-4, 1e-4);
+        if residual {
+            assert_close(&format!("{what}: dres"), &read(&rt), &g, 0.0, 0.0);
+        }
     }
 }
 
@@ -153,9 +164,15 @@ fn generated_kernels_validate() {
     for lhs in loads {
         for rhs in loads {
             for (rows, cols) in [(4, 4), (8, 16), (32, 32)] {
-                for (vec4_store, bias) in
-                    [(false, false), (true, false), (false, true), (true, true)]
-                {
+                for (vec4_store, bias, residual) in [
+                    (false, false, false),
+                    (true, false, false),
+                    (false, true, false),
+                    (true, true, false),
+                    (false, true, true),
+                    (true, true, true),
+                    (true, false, true),
+                ] {
                     let cfg = BlockKernel {
                         rows,
                         cols,
@@ -163,6 +180,7 @@ fn generated_kernels_validate() {
                         rhs,
                         vec4_store,
                         bias,
+                        residual,
                         workgroup: 16,
                     };
                     let src = cfg.wgsl();

@@ -141,6 +141,11 @@ impl Linear {
     pub fn forward(&self, ctx: &Ctx, x: &Tensor) -> Tensor {
         ctx.linear(x, &self.w, Some(&self.b))
     }
+
+    /// `r + forward(x)`, the sum made as the product is stored.
+    pub fn forward_residual(&self, ctx: &Ctx, x: &Tensor, r: &Tensor) -> Tensor {
+        ctx.linear_residual(x, &self.w, Some(&self.b), r)
+    }
 }
 
 pub struct LayerNorm {
@@ -191,9 +196,9 @@ impl Block {
     pub fn forward(&self, ctx: &Ctx, h: &Tensor) -> Tensor {
         let x = self.ln1.forward(ctx, h);
         let a = ctx.attention_qkv(&self.wqkv.forward(ctx, &x), self.heads, false);
-        let h = ctx.add(h, &self.wo.forward(ctx, &a));
+        let h = self.wo.forward_residual(ctx, &a, h);
         let x = self.ln2.forward(ctx, &h);
-        let m = self.fc2.forward(ctx, &ctx.gelu(&self.fc1.forward(ctx, &x)));
-        ctx.add(&h, &m)
+        self.fc2
+            .forward_residual(ctx, &ctx.gelu(&self.fc1.forward(ctx, &x)), &h)
     }
 }

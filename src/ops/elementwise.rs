@@ -55,6 +55,13 @@ impl Ctx {
         self.elementwise("fill", n, value, &[(OUT, s)]);
     }
 
+    /// `a + b` on raw storages of `n` floats (no tape).
+    pub(crate) fn add_storage(&self, a: &Storage, b: &Storage, n: usize) -> Storage {
+        let out = self.alloc_f32(n);
+        self.elementwise("add", n, 0.0, &[(A, a), (B, b), (OUT, &out)]);
+        out
+    }
+
     fn binary(&self, entry: &str, a: &Tensor, b: &Tensor) -> Storage {
         let n = a.numel();
         let out = self.alloc_f32(n);

@@ -26,6 +26,15 @@ use crate::ctx::Ctx;
 use crate::gpu::Storage;
 use crate::tensor::Tensor;
 
+/// What a product adds to its output as it stores it.
+#[derive(Clone, Copy, Default)]
+struct Epilogue<'a> {
+    /// One value per output column (a linear layer's bias).
+    bias: Option<&'a Storage>,
+    /// One value per output element (a residual connection).
+    residual: Option<&'a Storage>,
+}
+
 /// A matrix operand: element (z, row, col) at
 /// `z * batch + row * row_stride + col * col_stride`.
 #[derive(Clone, Copy)]
@@ -83,6 +92,9 @@ pub struct BlockKernel {
     /// Add `bias[j]` to C[z, i, j] (binding 4, vec4s when `vec4_store`):
     /// the bias of a linear layer, fused into the stores.
     pub bias: bool,
+    /// Add `res[z, i, j]` (binding 5, laid out like C): a residual
+    /// connection, fused into the stores.
+    pub residual: bool,
     /// Invocations per workgroup (along x).
     pub workgroup: u32,
 }
@@ -101,13 +113,14 @@ impl BlockKernel {
     /// Identifies the generated source.
     pub fn name(&self) -> String {
         format!(
-            "matmul_block_{}x{}_{}{}_{}{}_wg{}",
+            "matmul_block_{}x{}_{}{}_{}{}{}_wg{}",
             self.rows,
             self.cols,
             self.lhs.tag(),
             self.rhs.tag(),
             if self.vec4_store { "v4" } else { "s" },
             if self.bias { "_bias" } else { "" },
+            if self.residual { "_res" } else { "" },
             self.workgroup
         )
     }
@@ -146,6 +159,13 @@ impl BlockKernel {
             let _ = writeln!(
                 w,
                 "@group(0) @binding(4) var<storage, read> bias: array<{}>;\n",
+                elem(self.vec4_store)
+            );
+        }
+        if self.residual {
+            let _ = writeln!(
+                w,
+                "@group(0) @binding(5) var<storage, read> res: array<{}>;\n",
                 elem(self.vec4_store)
             );
         }
@@ -242,17 +262,27 @@ impl BlockKernel {
             let _ = writeln!(w, "    let o = ob + (i0 + {r}u) * p.n + j0;");
             for g in 0..bn / 4 {
                 if self.vec4_store {
+                    let res = if self.residual {
+                        format!(" + res[o / 4u + {g}u]")
+                    } else {
+                        String::new()
+                    };
                     let _ = writeln!(
                         w,
-                        "    if (j0 + {}u < p.n) {{ out[o / 4u + {g}u] = {}; }}",
+                        "    if (j0 + {}u < p.n) {{ out[o / 4u + {g}u] = {}{res}; }}",
                         4 * g,
                         sum(r, g)
                     );
                 } else {
                     for e in 0..4 {
+                        let res = if self.residual {
+                            format!(" + res[o + {}u]", 4 * g + e)
+                        } else {
+                            String::new()
+                        };
                         let _ = writeln!(
                             w,
-                            "    if (j0 + {}u < p.n) {{ out[o + {}u] = {}.{}; }}",
+                            "    if (j0 + {}u < p.n) {{ out[o + {}u] = {}.{}{res}; }}",
                             4 * g + e,
                             4 * g + e,
                             sum(r, g),
@@ -404,10 +434,11 @@ fn block_size(x: usize, cap: u32) -> u32 {
 impl Ctx {
     /// C[z] = L[z] R[z], L: m x k, R: k x n, C contiguous [batch, m, n].
     fn gemm(&self, l: View, r: View, batch: usize, m: usize, n: usize, k: usize) -> Storage {
-        self.gemm_bias(l, r, batch, m, n, k, None)
+        self.gemm_bias(l, r, batch, m, n, k, Epilogue::default())
     }
 
-    /// [`Ctx::gemm`] plus `bias[j]` on every C[z, i, j] (`bias`: n floats).
+    /// [`Ctx::gemm`] plus what `epi` adds to every C[z, i, j]: `bias[j]`
+    /// (`bias`: n floats) and `res[z, i, j]` (laid out like C).
     #[allow(clippy::too_many_arguments)]
     fn gemm_bias(
         &self,
@@ -417,8 +448,9 @@ impl Ctx {
         m: usize,
         n: usize,
         k: usize,
-        bias: Option<&Storage>,
+        epi: Epilogue,
     ) -> Storage {
+        let bias = epi.bias;
         let out = self.alloc_f32(batch * m * n);
         if batch * m * n == 0 {
             return out;
@@ -426,7 +458,7 @@ impl Ctx {
         if k == 0 {
             self.gpu.clear(&out);
             self.add_bias(&out, bias, batch * m, n);
-            return out;
+            return self.add_residual(out, epi.residual, batch * m * n);
         }
         let (lhs, rhs) = (lhs_load(&l, m, k), rhs_load(&r, n, k));
         let macs = batch * m * n * k;
@@ -436,7 +468,7 @@ impl Ctx {
         if lhs == Load::Scalar && rhs == Load::Scalar && macs < 1 << 20 {
             self.gemm_strided(l, r, batch, m, n, k, &out);
             self.add_bias(&out, bias, batch * m, n);
-            return out;
+            return self.add_residual(out, epi.residual, batch * m * n);
         }
         // Lavapipe (a CPU adapter) wants large blocks: loads cost far more
         // than arithmetic there, and the registers spill to L1 cheaply. GPUs
@@ -473,8 +505,10 @@ impl Ctx {
             lhs,
             rhs,
             vec4_store: n.is_multiple_of(4),
-            // With split-k the bias is added once, after the slices' sum.
+            // With split-k the bias and the residual are added once, after
+            // the slices' sum.
             bias: bias.is_some() && splits == 1,
+            residual: epi.residual.is_some() && splits == 1,
             workgroup: if cpu { 16 } else { 64 },
         };
         let kernel = self
@@ -494,6 +528,9 @@ impl Ctx {
             if let Some(b) = bias {
                 buffers.push((4, b));
             }
+            if let Some(res) = epi.residual {
+                buffers.push((5, res));
+            }
             self.gpu.dispatch(&kernel, &params, &buffers, groups);
         } else {
             let partial = self.alloc_f32(batch * splits * m * n);
@@ -511,8 +548,18 @@ impl Ctx {
                 self.gpu.groups_1d(batch * m * n),
             );
             self.add_bias(&out, bias, batch * m, n);
+            return self.add_residual(out, epi.residual, batch * m * n);
         }
         out
+    }
+
+    /// `c + res` for the paths that do not fuse the residual into the
+    /// product's stores.
+    fn add_residual(&self, c: Storage, res: Option<&Storage>, len: usize) -> Storage {
+        match res {
+            None => c,
+            Some(res) => self.add_storage(&c, res, len),
+        }
     }
 
     /// `c[i, j] += bias[j]` in place on `rows` x `n` floats, for the paths
@@ -562,10 +609,11 @@ impl Ctx {
 
     /// `op(a) @ op(b)` where `op` transposes the last two axes when asked.
     pub fn matmul_t(&self, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
-        self.matmul_bias(a, b, trans_a, trans_b, None)
+        self.matmul_bias(a, b, trans_a, trans_b, None, None)
     }
 
-    /// `op(a) @ op(b) (+ bias)`, `bias` of shape [n] added to every row.
+    /// `op(a) @ op(b) (+ bias) (+ residual)`, `bias` of shape [n] added to
+    /// every row, `residual` of the output's shape.
     fn matmul_bias(
         &self,
         a: &Tensor,
@@ -573,6 +621,7 @@ impl Ctx {
         trans_a: bool,
         trans_b: bool,
         bias: Option<&Tensor>,
+        residual: Option<&Tensor>,
     ) -> Tensor {
         assert!(
             a.rank() >= 2 && b.rank() >= 2,
@@ -602,12 +651,15 @@ impl Ctx {
             // are contiguous, so this is one product of [batch * m, k] by b.
             // One dispatch over all rows instead of a small product per
             // batch element, and the weight's gradient is one product too.
+            let rows = a.numel() / k;
+            let res2 = residual.map(|r| self.reshape(r, &[rows, n]));
             let y = self.matmul_bias(
-                &self.reshape(a, &[a.numel() / k, k]),
+                &self.reshape(a, &[rows, k]),
                 b,
                 false,
                 trans_b,
                 bias,
+                res2.as_ref(),
             );
             let mut shape = a.shape()[..a.rank() - 1].to_vec();
             shape.push(n);
@@ -642,12 +694,27 @@ impl Ctx {
                 c.shape()
             );
         }
-        let out = self.gemm_bias(av, bv, batch, m, n, k, bias.map(|c| c.storage()));
         let mut shape = batch_shape;
         shape.extend([m, n]);
+        if let Some(r) = residual {
+            assert_eq!(
+                r.shape(),
+                &shape[..],
+                "matmul: residual {:?} for an output {shape:?}",
+                r.shape()
+            );
+        }
+        let epi = Epilogue {
+            bias: bias.map(|c| c.storage()),
+            residual: residual.map(|r| r.storage()),
+        };
+        let out = self.gemm_bias(av, bv, batch, m, n, k, epi);
         let (a2, b2) = (a.clone(), b.clone());
         let bias_needs_grad = bias.is_some_and(|c| c.requires_grad());
-        let inputs: Vec<&Tensor> = [a, b].into_iter().chain(bias).collect();
+        let has_bias = bias.is_some();
+        let has_residual = residual.is_some();
+        let residual_needs_grad = residual.is_some_and(|r| r.requires_grad());
+        let inputs: Vec<&Tensor> = [a, b].into_iter().chain(bias).chain(residual).collect();
         self.op_output("matmul", shape, out, &inputs, move |ctx, g| {
             let av = View {
                 s: a2.storage(),
@@ -686,10 +753,15 @@ impl Ctx {
                 None
             };
             let mut grads = vec![da, db];
-            if bias_needs_grad {
+            if has_bias {
                 // d bias = dC summed over every row of every batch.
-                let rows = ctx.reshape(g, &[batch * m, n]);
-                grads.push(Some(ctx.sum_axis(&rows, 0)));
+                grads.push(
+                    bias_needs_grad.then(|| ctx.sum_axis(&ctx.reshape(g, &[batch * m, n]), 0)),
+                );
+            }
+            if has_residual {
+                // The residual passes the gradient through.
+                grads.push(residual_needs_grad.then(|| g.clone()));
             }
             grads
         })
@@ -697,17 +769,49 @@ impl Ctx {
 
     /// `x @ w + b` over the last axis of `x`: x [.., in], w [in, out], b [out].
     pub fn linear(&self, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Tensor {
+        self.linear_impl(x, w, b, None)
+    }
+
+    /// `r + x @ w + b`: a linear layer on a residual connection, `r` of the
+    /// output's shape, added as the product is stored (no separate add).
+    pub fn linear_residual(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        r: &Tensor,
+    ) -> Tensor {
+        self.linear_impl(x, w, b, Some(r))
+    }
+
+    fn linear_impl(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        r: Option<&Tensor>,
+    ) -> Tensor {
         let (rows, cols) = x.rows_cols();
+        let out_cols = w.dim(-1);
         let x2 = self.reshape(x, &[rows, cols]);
-        // A bias of one value per output column is added by the matmul's
-        // stores: one pass over the output instead of two.
+        let r2 = r.map(|r| self.reshape(r, &[rows, out_cols]));
+        // A bias of one value per output column and a residual are added by
+        // the matmul's stores: one pass over the output instead of several.
         let y = match b {
-            Some(b) if b.shape() == [w.dim(-1)] => self.matmul_bias(&x2, w, false, false, Some(b)),
-            Some(b) => self.add_broadcast(&self.matmul(&x2, w), b),
-            None => self.matmul(&x2, w),
+            Some(b) if b.shape() == [out_cols] => {
+                self.matmul_bias(&x2, w, false, false, Some(b), r2.as_ref())
+            }
+            Some(b) => {
+                let y = self.add_broadcast(&self.matmul(&x2, w), b);
+                match &r2 {
+                    Some(r) => self.add(&y, r),
+                    None => y,
+                }
+            }
+            None => self.matmul_bias(&x2, w, false, false, None, r2.as_ref()),
         };
         let mut shape = x.shape().to_vec();
-        *shape.last_mut().unwrap() = w.dim(-1);
+        *shape.last_mut().unwrap() = out_cols;
         self.reshape(&y, &shape)
     }
 }
