@@ -117,11 +117,22 @@ pub fn load_model(ctx: &Ctx, ckpt: &Checkpoint) -> Result<Nli> {
 pub const BEST_DIR: &str = "best";
 pub const BEST_FILE: &str = "best.json";
 
-/// Validation accuracy of the run's best checkpoint so far, if any.
-fn read_best(dir: &Path) -> Option<f32> {
+/// Validation accuracy and training loss of the run's best checkpoint so
+/// far, if any (a record without a loss ranks behind any loss).
+fn read_best(dir: &Path) -> Option<(f32, f32)> {
     let text = std::fs::read_to_string(dir.join(BEST_FILE)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["val_id_accuracy"].as_f64().map(|a| a as f32)
+    let acc = v["val_id_accuracy"].as_f64()? as f32;
+    let loss = v["loss"].as_f64().map_or(f32::INFINITY, |l| l as f32);
+    Some((acc, loss))
+}
+
+/// Whether a checkpoint with validation accuracy `acc` and training loss
+/// `loss` beats the best so far: higher accuracy, or the same accuracy and a
+/// lower loss (so a run whose accuracy is still 0 keeps its latest progress
+/// rather than its first checkpoint).
+fn beats(best: Option<(f32, f32)>, acc: f32, loss: f32) -> bool {
+    best.is_none_or(|(b_acc, b_loss)| acc > b_acc || (acc == b_acc && loss < b_loss))
 }
 
 /// The per-step batch seed: a pure function of the run seed and the step.
@@ -306,7 +317,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     // The checkpoint with the best validation accuracy so far is kept apart:
     // low temperatures late in a run can destabilise training.
     let best_dir = dir.join(BEST_DIR);
-    let mut best_acc = read_best(dir);
+    let mut best = read_best(dir);
     for step in start..end {
         if let Some(hook) = &opts.before_step {
             hook(ctx, step, &model);
@@ -386,11 +397,12 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 let acc = eval::accuracy(&val_tasks, &preds);
                 line["val_id_accuracy"] = serde_json::json!(acc);
                 last_val = Some(acc);
-                if best_acc.is_none_or(|b| acc > b) {
+                if beats(best, acc, loss) {
                     save_checkpoint(ctx, &best_dir, run, done, &model, &adam)?;
-                    let record = serde_json::json!({ "step": done, "val_id_accuracy": acc });
+                    let record =
+                        serde_json::json!({ "step": done, "val_id_accuracy": acc, "loss": loss });
                     checkpoint::write_atomic(&dir.join(BEST_FILE), record.to_string().as_bytes())?;
-                    best_acc = Some(acc);
+                    best = Some((acc, loss));
                 }
                 bar.println(format!(
                     "step {done}: loss {loss:.4} recon {:.4} tau_e {tau_e:.2} tau_d {tau_d:.2} tokens {} train acc {train_acc:.3} ID acc {acc:.3}",

@@ -94,9 +94,10 @@ fn the_best_validation_checkpoint_is_kept_apart() {
     .unwrap();
     let best = checkpoint::load(&dir.join(nli_wgpu::train::BEST_DIR)).unwrap();
     assert_eq!(best.step as u64, record["step"].as_u64().unwrap());
-    // It is the first evaluation with the highest accuracy of the run.
+    // It is the evaluation with the highest accuracy of the run, ties
+    // broken by the lower training loss (the first of exact ties).
     let lines = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE)).unwrap();
-    let evals: Vec<(u64, f64)> = lines
+    let evals: Vec<(u64, f64, f64)> = lines
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|v| v.get("val_id_accuracy").is_some())
@@ -104,13 +105,19 @@ fn the_best_validation_checkpoint_is_kept_apart() {
             (
                 v["step"].as_u64().unwrap(),
                 v["val_id_accuracy"].as_f64().unwrap(),
+                v["loss"].as_f64().unwrap(),
             )
         })
         .collect();
     assert_eq!(evals.len(), 3);
-    let top = evals.iter().map(|e| e.1).fold(f64::MIN, f64::max);
-    let first_top = evals.iter().find(|e| e.1 == top).unwrap().0;
-    assert_eq!(best.step as u64, first_top);
+    let mut want = evals[0];
+    for &e in &evals[1..] {
+        if e.1 > want.1 || (e.1 == want.1 && e.2 < want.2) {
+            want = e;
+        }
+    }
+    assert_eq!(best.step as u64, want.0);
+    assert_eq!(record["loss"].as_f64().unwrap() as f32, want.2 as f32);
 }
 
 #[test]

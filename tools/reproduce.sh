@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Reproduce the project's results on this machine: train each suite with the
-# cpu preset (SPEC §5), evaluate it (no search, prior search, gradient search
-# on the fixed ID and OOD test sets) with the best-validation checkpoint,
-# and export the small models that ship
-# under models/. Logs and reports go to runs/<suite>-cpu/.
+# cpu preset (SPEC §5) for the first STOP_AFTER steps of its 3600-step
+# schedule, evaluate the best-validation checkpoint (no search and prior
+# search on the fixed ID and OOD test sets, gradient search on the first
+# SEARCH_TASKS tasks of each), inspect it, and export the small model that
+# ships under models/. Logs and reports go to runs/<suite>-cpu/.
 #
-#   bash tools/reproduce.sh                 # all three suites
+#   bash tools/reproduce.sh                         # all three suites
 #   SUITES="shift-l" bash tools/reproduce.sh
-#   EVAL_TASKS=50 bash tools/reproduce.sh   # smaller test sets, faster
+#   SEARCH_TASKS=200 bash tools/reproduce.sh        # gradient search on every task
+#
+# Times on lavapipe (2 cores): about 35 minutes of training per suite and
+# 15 to 20 seconds of gradient search per task (s=16, L=50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUITES="${SUITES:-shift-l shift-p comp-i}"
+STOP_AFTER="${STOP_AFTER:-1800}"
 EVAL_TASKS="${EVAL_TASKS:-200}"
+SEARCH_TASKS="${SEARCH_TASKS:-50}"
 cargo build --release
 bin=./target/release/nli-wgpu
 for suite in $SUITES; do
@@ -23,14 +29,18 @@ for suite in $SUITES; do
         resume=""
     fi
     echo "== $suite: training into $run"
-    /usr/bin/time -v "$bin" train --suite "$suite" --preset cpu --out "$run" $resume --quiet \
+    /usr/bin/time -v "$bin" train --suite "$suite" --preset cpu --out "$run" \
+        --stop-after "$STOP_AFTER" $resume --quiet \
         2> >(tee "$run/train.stderr" >&2) | tee "$run/train.log"
     # Late, low-temperature steps can destabilise a run: evaluate and ship
     # the checkpoint with the best validation accuracy.
     model="$run/best"
     [ -f "$model/checkpoint.safetensors" ] || model="$run"
     echo "== $suite: evaluating $model"
-    "$bin" eval --checkpoint "$model" --tasks "$EVAL_TASKS" --quiet --out "$run/eval.json" | tee "$run/eval.txt"
+    "$bin" eval --checkpoint "$model" --methods none,prior --tasks "$EVAL_TASKS" \
+        --quiet --out "$run/eval-none-prior.json" | tee "$run/eval-none-prior.txt"
+    "$bin" eval --checkpoint "$model" --methods gradient --tasks "$SEARCH_TASKS" \
+        --quiet --out "$run/eval-gradient.json" | tee "$run/eval-gradient.txt"
     "$bin" inspect --checkpoint "$model" | tee "$run/inspect.txt"
     "$bin" export --checkpoint "$model" --out "models/$suite"
 done
