@@ -7,10 +7,20 @@ use crate::checkpoint::{Checkpoint, load_bytes};
 use crate::error::{Error, Result};
 
 /// (suite, safetensors bytes) of every shipped model.
-pub const MODELS: &[(&str, &[u8])] = &[(
-    "shift-l",
-    include_bytes!("../models/shift-l/checkpoint.safetensors"),
-)];
+pub const MODELS: &[(&str, &[u8])] = &[
+    (
+        "shift-l",
+        include_bytes!("../models/shift-l/checkpoint.safetensors"),
+    ),
+    (
+        "shift-p",
+        include_bytes!("../models/shift-p/checkpoint.safetensors"),
+    ),
+    (
+        "comp-i",
+        include_bytes!("../models/comp-i/checkpoint.safetensors"),
+    ),
+];
 
 /// The shipped model of `suite`.
 pub fn load(suite: &str) -> Result<Checkpoint> {
