@@ -117,3 +117,44 @@ fn large_one_dimensional_work_spills_into_y() {
     let got = ctx.read(&y);
     assert!(got.iter().all(|&v| v == 3.0), "every element written");
 }
+
+#[test]
+fn sizes_that_are_multiples_of_4_run_the_vec4_kernels() {
+    let ctx = ctx();
+    // The kernel names come from the per-dispatch profile (GPU timestamps,
+    // which lavapipe has).
+    if !ctx.gpu.start_profile() {
+        eprintln!("skipped: the adapter has no timestamp queries");
+        return;
+    }
+    let x4 = ctx.tensor(&[0.5; 68], &[4, 17]);
+    let x1 = ctx.tensor(&[0.5; 67], &[67]);
+    let g = ctx.tensor(&[1.0; 17], &[17]);
+    let _ = ctx.read(&ctx.gelu(&ctx.add(&x4, &x4)));
+    let _ = ctx.read(&ctx.gelu(&x1));
+    let x12 = ctx.tensor(&[0.5; 24], &[2, 12]);
+    let g12 = ctx.tensor(&[1.0; 12], &[12]);
+    let _ = ctx.read(&ctx.layer_norm(&x12, &g12, &g12));
+    let _ = ctx.read(&ctx.add_broadcast(&x4, &g));
+    let names: Vec<String> = ctx
+        .gpu
+        .stop_profile()
+        .unwrap()
+        .rows()
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    for want in [
+        "generated:elementwise_vec4:add",
+        "generated:elementwise_vec4:gelu",
+        "elementwise:gelu",
+        "generated:layer_norm_vec4:layer_norm",
+        // A broadcast operand of 17 floats cannot be read as vec4s.
+        "elementwise:add_broadcast",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} did not run: {names:?}"
+        );
+    }
+}

@@ -69,7 +69,10 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
             )
         };
         let recon = ctx.item(&parts.recon);
-        eprintln!("{suite} (step {}): reconstruction loss {recon:.2} per pair", ckpt.step);
+        eprintln!(
+            "{suite} (step {}): reconstruction loss {recon:.2} per pair",
+            ckpt.step
+        );
         assert!(
             recon < MAX_RECON,
             "{suite}: reconstruction loss {recon} per pair (chance: 46.05)"

@@ -24,7 +24,9 @@ impl Ctx {
     /// Launch an entry of `elementwise.wgsl` over `n` elements. Four floats
     /// per invocation when the sizes allow it.
     fn elementwise(&self, entry: &str, n: usize, alpha: f32, bufs: &[(u32, &Storage)]) {
-        self.elementwise_broadcast(entry, n, 1, 1, alpha, bufs)
+        // A second operand, if any, is as large as the output: one copy of
+        // `n` elements (so only `n` decides whether vec4s fit).
+        self.elementwise_broadcast(entry, n, n, 1, alpha, bufs)
     }
 
     /// [`Ctx::elementwise`] with the shape of the broadcast operand of
