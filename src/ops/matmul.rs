@@ -457,8 +457,7 @@ impl Ctx {
         }
         if k == 0 {
             self.gpu.clear(&out);
-            self.add_bias(&out, bias, batch * m, n);
-            return self.add_residual(out, epi.residual, batch * m * n);
+            return self.apply_epilogue(out, epi, batch * m, n);
         }
         let (lhs, rhs) = (lhs_load(&l, m, k), rhs_load(&r, n, k));
         let macs = batch * m * n * k;
@@ -467,8 +466,7 @@ impl Ctx {
         // kernel with scalar loads to pay for its compilation.
         if lhs == Load::Scalar && rhs == Load::Scalar && macs < 1 << 20 {
             self.gemm_strided(l, r, batch, m, n, k, &out);
-            self.add_bias(&out, bias, batch * m, n);
-            return self.add_residual(out, epi.residual, batch * m * n);
+            return self.apply_epilogue(out, epi, batch * m, n);
         }
         // Lavapipe (a CPU adapter) wants large blocks: loads cost far more
         // than arithmetic there, and the registers spill to L1 cheaply. GPUs
@@ -547,18 +545,18 @@ impl Ctx {
                 &[(4, &partial), (3, &out)],
                 self.gpu.groups_1d(batch * m * n),
             );
-            self.add_bias(&out, bias, batch * m, n);
-            return self.add_residual(out, epi.residual, batch * m * n);
+            return self.apply_epilogue(out, epi, batch * m, n);
         }
         out
     }
 
-    /// `c + res` for the paths that do not fuse the residual into the
-    /// product's stores.
-    fn add_residual(&self, c: Storage, res: Option<&Storage>, len: usize) -> Storage {
-        match res {
+    /// C (`rows` x `n`) plus the bias and the residual of `epi`, for the
+    /// paths that do not fuse them into the product's stores.
+    fn apply_epilogue(&self, c: Storage, epi: Epilogue, rows: usize, n: usize) -> Storage {
+        self.add_bias(&c, epi.bias, rows, n);
+        match epi.residual {
             None => c,
-            Some(res) => self.add_storage(&c, res, len),
+            Some(res) => self.add_storage(&c, res, rows * n),
         }
     }
 
