@@ -129,11 +129,17 @@ pub fn load_bytes(bytes: &[u8], origin: &str) -> Result<Checkpoint> {
                 view.dtype()
             )));
         }
-        tensors.push((
-            name,
-            view.shape().to_vec(),
-            bytemuck::pod_collect_to_vec(view.data()),
-        ));
+        let data: Vec<f32> = bytemuck::pod_collect_to_vec(view.data());
+        // A model with a NaN or infinite weight predicts garbage without any
+        // error: refuse it here, naming the tensor.
+        if let Some((i, x)) = data.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(Error::Config(format!(
+                "{origin}: tensor {name} holds {x} at element {i} of {}; \
+                 the checkpoint is damaged (use an earlier one, e.g. the run's best/)",
+                data.len()
+            )));
+        }
+        tensors.push((name, view.shape().to_vec(), data));
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Checkpoint {

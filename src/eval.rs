@@ -1,83 +1,58 @@
 //! Prediction without search and exact-match accuracy.
 
 use crate::ctx::Ctx;
-use crate::model::{Nli, argmax_rows};
+use crate::model::{Nli, SKIP, argmax_rows};
 use crate::tasks::Task;
+use crate::tasks::pack::{PackedTasks, chunks_by_pairs};
+use crate::tensor::Tensor;
 
-/// Tasks packed into flat index buffers, all with the same number of
-/// specification pairs.
-pub struct PackedTasks {
-    pub count: usize,
-    pub pairs: usize,
-    pub n: usize,
-    /// [count, pairs, n]
-    pub spec_x: Vec<u32>,
-    pub spec_y: Vec<u32>,
-    /// [count, n]
-    pub query_x: Vec<u32>,
-}
-
-impl PackedTasks {
-    pub fn new(tasks: &[&Task]) -> PackedTasks {
-        let pairs = tasks.first().map_or(0, |t| t.spec.len());
-        let n = tasks.first().map_or(0, |t| t.query.x.len());
-        let mut p = PackedTasks {
-            count: tasks.len(),
-            pairs,
-            n,
-            spec_x: Vec::with_capacity(tasks.len() * pairs * n),
-            spec_y: Vec::with_capacity(tasks.len() * pairs * n),
-            query_x: Vec::with_capacity(tasks.len() * n),
-        };
-        for t in tasks {
-            assert_eq!(
-                t.spec.len(),
-                pairs,
-                "packed tasks must have equal pair counts"
-            );
-            for pair in &t.spec {
-                p.spec_x.extend(&pair.x);
-                p.spec_y.extend(&pair.y);
-            }
-            p.query_x.extend(&t.query.x);
-        }
-        p
+/// Calls `f` for each chunk of tasks with equal pair counts: the chunk's
+/// task indices, the packed tasks and their specification inputs and
+/// outputs on the GPU.
+fn for_each_chunk(
+    ctx: &Ctx,
+    tasks: &[Task],
+    mut f: impl FnMut(&[usize], &PackedTasks, &Tensor, &Tensor),
+) {
+    for ids in chunks_by_pairs(tasks, 128) {
+        let refs: Vec<&Task> = ids.iter().map(|&i| &tasks[i]).collect();
+        let p = PackedTasks::new(&refs);
+        let sx = ctx.indices(&p.spec_x, &[p.count, p.pairs, p.n]);
+        let sy = ctx.indices(&p.spec_y, &[p.count, p.pairs, p.n]);
+        f(&ids, &p, &sx, &sy);
     }
-}
-
-/// Indices of `tasks` grouped by their number of specification pairs, in
-/// chunks of at most `chunk` tasks.
-pub fn chunks_by_pairs(tasks: &[Task], chunk: usize) -> Vec<Vec<usize>> {
-    let mut by_pairs: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for (i, t) in tasks.iter().enumerate() {
-        by_pairs.entry(t.spec.len()).or_default().push(i);
-    }
-    by_pairs
-        .into_values()
-        .flat_map(|ids| {
-            ids.chunks(chunk.max(1))
-                .map(|c| c.to_vec())
-                .collect::<Vec<_>>()
-        })
-        .collect()
 }
 
 /// Query outputs predicted with the hard program and no search.
 pub fn predict_hard(ctx: &Ctx, model: &Nli, tasks: &[Task], tau_d: f32) -> Vec<Vec<u32>> {
     let _g = ctx.no_grad();
     let mut out = vec![Vec::new(); tasks.len()];
-    for ids in chunks_by_pairs(tasks, 128) {
-        let refs: Vec<&Task> = ids.iter().map(|&i| &tasks[i]).collect();
-        let p = PackedTasks::new(&refs);
-        let sx = ctx.indices(&p.spec_x, &[p.count, p.pairs, p.n]);
-        let sy = ctx.indices(&p.spec_y, &[p.count, p.pairs, p.n]);
+    for_each_chunk(ctx, tasks, |ids, p, sx, sy| {
         let qx = ctx.indices(&p.query_x, &[p.count, p.n]);
-        let pi = model.predict_hard(ctx, &sx, &sy, &qx, tau_d);
+        let pi = model.predict_hard(ctx, sx, sy, &qx, tau_d);
         let pred = argmax_rows(&ctx.read(&pi), model.cfg.v);
         for (k, &i) in ids.iter().enumerate() {
             out[i] = pred[k * p.n..(k + 1) * p.n].to_vec();
         }
-    }
+    });
+    out
+}
+
+/// The hard program the inductor writes for each task (argmax token of each
+/// slot, SKIP left out), from all its specification pairs.
+pub fn inductor_programs(ctx: &Ctx, model: &Nli, tasks: &[Task]) -> Vec<Vec<u32>> {
+    let _g = ctx.no_grad();
+    let (t, k) = (model.cfg.program_len, model.cfg.codebook);
+    let mut out = vec![Vec::new(); tasks.len()];
+    for_each_chunk(ctx, tasks, |ids, _, sx, sy| {
+        let logits = ctx.read(&model.token_logits(ctx, &model.pooled_embedding(ctx, sx, sy)));
+        for (j, &i) in ids.iter().enumerate() {
+            out[i] = argmax_rows(&logits[j * t * k..(j + 1) * t * k], k)
+                .into_iter()
+                .filter(|&x| x as usize != SKIP)
+                .collect();
+        }
+    });
     out
 }
 
@@ -96,7 +71,7 @@ pub fn accuracy(tasks: &[Task], predictions: &[Vec<u32>]) -> f32 {
 }
 
 /// The three ways of answering a task that `eval` compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Method {
     /// The inductor's hard program, no search.
     NoSearch,
@@ -198,4 +173,28 @@ impl EvalReport {
         }
         s
     }
+}
+
+/// One point of a search sweep: gradient search with `starts` starts and
+/// `steps` Adam steps on the same tasks.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SweepPoint {
+    pub split: String,
+    pub starts: usize,
+    pub steps: usize,
+    pub accuracy: f32,
+    pub tasks: usize,
+    pub seconds: f64,
+}
+
+/// Accuracy over a grid of search budgets (`eval --sweep-starts --sweep-steps`):
+/// what `plot --scaling` draws.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SweepReport {
+    pub suite: String,
+    pub checkpoint: String,
+    pub adapter: String,
+    /// The search settings besides starts and steps.
+    pub search: crate::search::SearchConfig,
+    pub sweep: Vec<SweepPoint>,
 }

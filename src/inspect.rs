@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::ctx::Ctx;
-use crate::eval::PackedTasks;
-use crate::model::{Nli, SKIP, argmax_rows};
+use crate::eval::inductor_programs;
+use crate::model::Nli;
 use crate::tasks::{Program, SuiteConfig, TaskRng, generate_task};
 
 /// The programs the inductor writes for one family.
@@ -29,8 +29,6 @@ pub fn family_programs(
     tasks_per_family: usize,
     seed: u64,
 ) -> Vec<FamilyPrograms> {
-    let _g = ctx.no_grad();
-    let (t, k) = (model.cfg.program_len, model.cfg.codebook);
     families
         .iter()
         .enumerate()
@@ -39,17 +37,8 @@ pub fn family_programs(
             let tasks: Vec<_> = (0..tasks_per_family)
                 .map(|_| generate_task(&mut rng, prog, cfg).expect("valid suite config"))
                 .collect();
-            let refs: Vec<_> = tasks.iter().collect();
-            let p = PackedTasks::new(&refs);
-            let sx = ctx.indices(&p.spec_x, &[p.count, p.pairs, p.n]);
-            let sy = ctx.indices(&p.spec_y, &[p.count, p.pairs, p.n]);
-            let logits = ctx.read(&model.token_logits(ctx, &model.pooled_embedding(ctx, &sx, &sy)));
             let mut counts: BTreeMap<Vec<u32>, usize> = BTreeMap::new();
-            for task_logits in logits.chunks(t * k) {
-                let prog: Vec<u32> = argmax_rows(task_logits, k)
-                    .into_iter()
-                    .filter(|&x| x as usize != SKIP)
-                    .collect();
+            for prog in inductor_programs(ctx, model, &tasks) {
                 *counts.entry(prog).or_default() += 1;
             }
             let (top, n) = counts

@@ -7,7 +7,8 @@
 //! - [`ops`] are the differentiable kernels, each with its backward and a CPU
 //!   reference;
 //! - [`optim`] is Adam;
-//! - [`tasks`] is the compositional task suite.
+//! - [`tasks`] is the compositional task suite;
+//! - [`plot`] draws training curves and accuracy figures.
 
 pub mod autodiff;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod inspect;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod search;
 pub mod shipped;
 pub mod tasks;

@@ -10,12 +10,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::ctx::Ctx;
-use crate::eval::PackedTasks;
 use crate::model::layers::{GivenParams, standard_normal};
 use crate::model::{Nli, SKIP, StepNoise, argmax_rows};
 use crate::ops::gumbel::Gumbel;
 use crate::optim::{Adam, AdamConfig};
 use crate::tasks::Task;
+use crate::tasks::pack::PackedTasks;
 use crate::tensor::Tensor;
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -203,7 +203,7 @@ fn anneal(start: f32, end: f32, step: usize, steps: usize) -> f32 {
 /// Split `tasks` into chunks of slots (`starts` per task).
 fn chunks<'a>(tasks: &'a [Task], starts: usize, max_slots: usize) -> Vec<(Vec<usize>, Chunk<'a>)> {
     let mut out = Vec::new();
-    for ids in crate::eval::chunks_by_pairs(tasks, usize::MAX) {
+    for ids in crate::tasks::pack::chunks_by_pairs(tasks, usize::MAX) {
         let mut cur: (Vec<usize>, Chunk) = (
             Vec::new(),
             Chunk {
@@ -261,8 +261,8 @@ fn keep_best(best: &mut [Option<SearchResult>], task: usize, cand: SearchResult)
     }
 }
 
-/// Gradient search for every task; `progress` is called with the number of
-/// chunks done and their total.
+/// Gradient search for every task; `progress` is called after every Adam
+/// step with the steps done and their total over all chunks.
 pub fn gradient_search(
     ctx: &Ctx,
     model: &Nli,
@@ -331,6 +331,7 @@ pub fn gradient_search(
             let loss = ctx.sum_all(&nll);
             let grads = ctx.backward(&loss);
             adam.step(ctx, &[&e], &grads);
+            progress(ci * cfg.steps + step + 1, (chunks.len() * cfg.steps).max(1));
         }
         let _g = ctx.no_grad();
         let logits = model.token_logits(ctx, &e);
@@ -347,7 +348,9 @@ pub fn gradient_search(
             };
             keep_best(&mut best, ids[chunk.slot_task[slot]], cand);
         }
-        progress(ci + 1, chunks.len());
+        if cfg.steps == 0 {
+            progress(ci + 1, chunks.len());
+        }
     }
     best.into_iter()
         .map(|b| b.expect("every task has a slot"))

@@ -165,6 +165,15 @@ fn save_checkpoint(
     )
 }
 
+/// The training-curve figure `train` keeps up to date in the run directory.
+pub const CURVES_FILE: &str = "curves.svg";
+
+/// Draw `<dir>/metrics.jsonl` into `<dir>/curves.svg`.
+pub fn write_curves(dir: &Path) -> Result<()> {
+    let fig = crate::plot::TrainingCurves::from_run(dir)?;
+    crate::plot::save(&fig, &dir.join(CURVES_FILE))
+}
+
 fn open_metrics(dir: &Path, append: bool) -> Result<std::fs::File> {
     let path = dir.join(METRICS_FILE);
     std::fs::OpenOptions::new()
@@ -219,10 +228,33 @@ pub fn train_step(
     (parts, sumsq)
 }
 
+/// Every check that can refuse a run before any work: the sizes and
+/// settings, the suite, and the run directory (a fresh run must not overwrite
+/// a checkpoint; a resumed one needs one). `train` calls it first; the
+/// command line calls it before announcing the run.
+pub fn check_run(opts: &TrainOptions) -> Result<()> {
+    opts.run.model.validate()?;
+    opts.run.train.validate()?;
+    suite_config(&opts.run)?;
+    let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
+    if opts.resume && !ckpt_path.exists() {
+        return Err(Error::Config(format!(
+            "--resume needs a checkpoint, and {} has none",
+            opts.out_dir.display()
+        )));
+    }
+    if !opts.resume && ckpt_path.exists() {
+        return Err(Error::Config(format!(
+            "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
+            opts.out_dir.display()
+        )));
+    }
+    Ok(())
+}
+
 pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
+    check_run(opts)?;
     let run = &opts.run;
-    run.model.validate()?;
-    run.train.validate()?;
     let (suite, suite_cfg) = suite_config(run)?;
     let tc = &run.train;
     let dir = &opts.out_dir;
@@ -268,12 +300,6 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
         adam.t = ckpt.step as u64;
         (model, ckpt.step)
     } else {
-        if ckpt_path.exists() {
-            return Err(Error::Config(format!(
-                "{} already holds a checkpoint: pass --resume to continue it, or choose another --out",
-                dir.display()
-            )));
-        }
         (
             Nli::build(ctx, &run.model, &mut RandomInit::new(tc.seed)),
             0,
@@ -421,6 +447,11 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
         if done % tc.checkpoint_every == 0 || done == end {
             save_checkpoint(ctx, dir, run, done, &model, &adam)?;
             last_saved = Some(done);
+            // The curves so far, beside the checkpoint; a figure that cannot
+            // be drawn never stops training.
+            if let Err(e) = write_curves(dir) {
+                bar.println(format!("warning: {CURVES_FILE} not written: {e}"));
+            }
         }
         bar.set_position(done as u64);
     }

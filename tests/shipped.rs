@@ -5,8 +5,9 @@
 
 mod common;
 use common::*;
-use nli_wgpu::eval::{PackedTasks, accuracy, predict_hard};
+use nli_wgpu::eval::{accuracy, predict_hard};
 use nli_wgpu::model::LossSettings;
+use nli_wgpu::tasks::pack::PackedTasks;
 use nli_wgpu::tasks::{Split, Task, test_set};
 use nli_wgpu::train::{load_model, suite_config};
 

@@ -17,12 +17,14 @@
 //! - [`suite`]: suites, splits, their programs and the fixed test-set seeds;
 //! - [`task`]: the `Task` type and seeded generation;
 //! - [`batch`]: cheap flat-buffer sampling for the trainer;
+//! - [`pack`]: tasks packed into flat buffers for evaluation and search;
 //! - [`file`](mod@file): the JSON Lines task-file reader and writer;
 //! - [`cli`]: the `nli-wgpu tasks` subcommand.
 
 pub mod batch;
 pub mod cli;
 pub mod file;
+pub mod pack;
 pub mod primitive;
 pub mod program;
 pub mod rng;

@@ -1,0 +1,261 @@
+//! `nli-wgpu eval`: accuracy per method and split on the fixed test sets,
+//! or a sweep of gradient-search budgets; a JSON report and a figure.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use nli_wgpu::Ctx;
+use nli_wgpu::eval::{EvalReport, EvalRow, Method, SweepPoint, SweepReport, accuracy, predict};
+use nli_wgpu::tasks::{Split, test_set};
+
+use super::{GpuArgs, ModelArgs, SearchArgs, progress_bar};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Tasks per split (the fixed test sets; 200 by default)
+    #[arg(long, default_value_t = 200)]
+    pub tasks: usize,
+    /// Methods to run: any of none, prior, gradient
+    #[arg(long, value_delimiter = ',', default_value = "none,prior,gradient")]
+    pub methods: Vec<String>,
+    /// Splits to run: id, ood
+    #[arg(long, value_delimiter = ',', default_value = "id,ood")]
+    pub splits: Vec<String>,
+    /// Write the report here as JSON, and its figure beside it as .svg and .png [default: eval.json (sweep.json for a sweep) beside the checkpoint; eval-<suite>.json (sweep-<suite>.json) here for a shipped model]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Sweep gradient search over these numbers of starts (with --sweep-steps; default: --starts alone)
+    #[arg(long, value_delimiter = ',', help_heading = "Search sweep")]
+    pub sweep_starts: Vec<usize>,
+    /// Sweep gradient search over these numbers of steps (with --sweep-starts; default: --search-steps alone)
+    #[arg(long, value_delimiter = ',', help_heading = "Search sweep")]
+    pub sweep_steps: Vec<usize>,
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+/// The model under evaluation, on the GPU.
+struct Loaded {
+    ctx: Ctx,
+    model: nli_wgpu::model::Nli,
+    run: nli_wgpu::model::RunConfig,
+    suite: nli_wgpu::tasks::Suite,
+    suite_cfg: nli_wgpu::tasks::SuiteConfig,
+}
+
+impl Loaded {
+    fn new(args: &EvalArgs) -> anyhow::Result<Loaded> {
+        let ctx = Ctx::new(&args.gpu.options())?;
+        let (ckpt, model) = args.model.load(&ctx)?;
+        let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
+        Ok(Loaded {
+            ctx,
+            model,
+            run: ckpt.config,
+            suite,
+            suite_cfg,
+        })
+    }
+
+    /// The first `n` tasks of the split's fixed test set.
+    fn test_tasks(&self, split: Split, n: usize) -> anyhow::Result<Vec<nli_wgpu::tasks::Task>> {
+        test_set(
+            self.suite,
+            split,
+            self.suite.test_seed(split),
+            n,
+            &self.suite_cfg,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))
+    }
+
+    /// Accuracy of `method` on `tasks` and its wall time, with a progress bar.
+    fn measure(
+        &self,
+        tasks: &[nli_wgpu::tasks::Task],
+        method: Method,
+        search: &nli_wgpu::search::SearchConfig,
+        label: &str,
+        quiet: bool,
+    ) -> (f32, f64) {
+        let bar = progress_bar(1, label, quiet);
+        let t0 = std::time::Instant::now();
+        let preds = predict(
+            &self.ctx,
+            &self.model,
+            tasks,
+            method,
+            search,
+            self.run.train.tau_d_end,
+            &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            },
+        );
+        bar.finish_and_clear();
+        (accuracy(tasks, &preds), t0.elapsed().as_secs_f64())
+    }
+}
+
+fn parse_splits(names: &[String]) -> anyhow::Result<Vec<Split>> {
+    names
+        .iter()
+        .map(|s| s.parse::<Split>().map_err(|e| anyhow::anyhow!("{e}")))
+        .collect()
+}
+
+/// Where a report goes: `--out`, else `<name>.json` beside the checkpoint
+/// (`<name>-<suite>.json` here for a shipped model).
+fn report_path(args: &EvalArgs, name: &str) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| {
+        let file = match &args.model.checkpoint {
+            Some(_) => format!("{name}.json"),
+            None => format!("{name}-{}.json", args.model.suite),
+        };
+        args.model.report_dir().join(file)
+    })
+}
+
+/// The report's figure beside it (`.svg` and `.png`); a figure that cannot
+/// be drawn is a warning, the report stands.
+fn write_figure<F: nli_wgpu::plot::Figure>(fig: anyhow::Result<F>, report: &std::path::Path) {
+    match fig.and_then(|f| Ok(nli_wgpu::plot::save_both(&f, report)?)) {
+        Ok(paths) => {
+            let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            eprintln!("figure written to {}", names.join(" and "));
+        }
+        Err(e) => eprintln!("warning: no figure for {}: {e:#}", report.display()),
+    }
+}
+
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    // Bad method or split names fail before any work.
+    let methods = args
+        .methods
+        .iter()
+        .map(|m| match m.as_str() {
+            "none" => Ok(Method::NoSearch),
+            "prior" => Ok(Method::PriorSearch),
+            "gradient" => Ok(Method::GradientSearch),
+            other => Err(anyhow::anyhow!(
+                "unknown method `{other}`: expected none, prior or gradient"
+            )),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let splits = parse_splits(&args.splits)?;
+    if !args.sweep_starts.is_empty() || !args.sweep_steps.is_empty() {
+        return run_sweep(args, &splits);
+    }
+    let m = Loaded::new(args)?;
+    let out = report_path(args, "eval");
+    let mut report = EvalReport {
+        suite: m.run.suite.clone(),
+        checkpoint: args.model.label(),
+        adapter: m.ctx.gpu.summary.name.clone(),
+        search: args.search.config(),
+        rows: Vec::new(),
+    };
+    for &split in &splits {
+        let tasks = m.test_tasks(split, args.tasks)?;
+        for &method in &methods {
+            let label = format!("{} {}", method.label(), split.name());
+            let (acc, seconds) = m.measure(&tasks, method, &report.search, &label, args.quiet);
+            let row = EvalRow {
+                method,
+                split: split.name().to_string(),
+                accuracy: acc,
+                tasks: tasks.len(),
+                seconds,
+            };
+            eprintln!(
+                "{} {}: accuracy {:.3} ({:.1} s)",
+                method.label(),
+                row.split,
+                row.accuracy,
+                row.seconds
+            );
+            report.rows.push(row);
+            // Each finished row is on disk at once: a long evaluation that
+            // stops early keeps what it measured.
+            nli_wgpu::checkpoint::write_atomic(
+                &out,
+                serde_json::to_string_pretty(&report)?.as_bytes(),
+            )?;
+        }
+    }
+    print!("{}", report.table());
+    eprintln!("report written to {}", out.display());
+    write_figure(
+        serde_json::to_value(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|v| Ok(nli_wgpu::plot::AccuracyBars::from_reports(&[v])?)),
+        &out,
+    );
+    Ok(())
+}
+
+/// Gradient search over every (starts, steps) of the grid on the same tasks
+/// of each split: accuracy against test-time compute.
+fn run_sweep(args: &EvalArgs, splits: &[Split]) -> anyhow::Result<()> {
+    let or_base = |v: &[usize], base: usize| {
+        if v.is_empty() { vec![base] } else { v.to_vec() }
+    };
+    let starts = or_base(&args.sweep_starts, args.search.starts);
+    let steps = or_base(&args.sweep_steps, args.search.search_steps);
+    if starts.contains(&0) {
+        anyhow::bail!("--sweep-starts: every number of starts must be at least 1");
+    }
+    let m = Loaded::new(args)?;
+    let out = report_path(args, "sweep");
+    let mut report = SweepReport {
+        suite: m.run.suite.clone(),
+        checkpoint: args.model.label(),
+        adapter: m.ctx.gpu.summary.name.clone(),
+        search: args.search.config(),
+        sweep: Vec::new(),
+    };
+    for &split in splits {
+        let tasks = m.test_tasks(split, args.tasks)?;
+        for &s in &starts {
+            for &l in &steps {
+                let mut cfg = args.search.config();
+                cfg.starts = s;
+                cfg.steps = l;
+                let label = format!("{} s={s} L={l}", split.name());
+                let (acc, seconds) =
+                    m.measure(&tasks, Method::GradientSearch, &cfg, &label, args.quiet);
+                let point = SweepPoint {
+                    split: split.name().to_string(),
+                    starts: s,
+                    steps: l,
+                    accuracy: acc,
+                    tasks: tasks.len(),
+                    seconds,
+                };
+                eprintln!(
+                    "gradient search {} starts={s} steps={l}: accuracy {:.3} ({:.1} s)",
+                    point.split, point.accuracy, point.seconds
+                );
+                report.sweep.push(point);
+                nli_wgpu::checkpoint::write_atomic(
+                    &out,
+                    serde_json::to_string_pretty(&report)?.as_bytes(),
+                )?;
+            }
+        }
+    }
+    eprintln!("sweep written to {}", out.display());
+    write_figure(
+        serde_json::to_value(&report)
+            .map_err(anyhow::Error::from)
+            .and_then(|v| Ok(nli_wgpu::plot::Scaling::from_sweep(&v)?)),
+        &out,
+    );
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `nli-wgpu export`: a checkpoint's parameters without the optimiser state.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Checkpoint file or run directory
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Directory to write checkpoint.safetensors and config.json into
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+    let mut ckpt = nli_wgpu::checkpoint::load(&args.checkpoint)?;
+    ckpt.tensors.retain(|(name, _, _)| {
+        !name.starts_with(nli_wgpu::checkpoint::ADAM_M)
+            && !name.starts_with(nli_wgpu::checkpoint::ADAM_V)
+    });
+    nli_wgpu::checkpoint::save(&args.out, &ckpt)?;
+    let bytes = std::fs::metadata(nli_wgpu::checkpoint::checkpoint_path(&args.out))?.len();
+    println!(
+        "wrote {} ({} tensors, {} KiB)",
+        args.out.display(),
+        ckpt.tensors.len(),
+        bytes / 1024
+    );
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `nli-wgpu inspect`: which tokens the inductor writes for which family.
+
+use clap::Args;
+use nli_wgpu::Ctx;
+use nli_wgpu::inspect::{family_programs, token_usage};
+use nli_wgpu::tasks::Split;
+
+use super::{GpuArgs, ModelArgs};
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Tasks drawn per program family
+    #[arg(long, default_value_t = 20)]
+    pub tasks: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let ctx = Ctx::new(&args.gpu.options())?;
+    let (ckpt, model) = args.model.load(&ctx)?;
+    let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
+    for split in [Split::Id, Split::Ood] {
+        let families = suite
+            .programs(split, &suite_cfg)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let found = family_programs(&ctx, &model, &families, &suite_cfg, args.tasks, args.seed);
+        println!(
+            "{} {} programs written by the inductor (no search), {} tasks each:",
+            suite.name(),
+            split.name(),
+            args.tasks
+        );
+        for f in &found {
+            let toks = f
+                .top_program
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            println!(
+                "  {:<12} [{toks}]  ({:.0}% of tasks)",
+                f.family,
+                100.0 * f.top_share
+            );
+        }
+        if split == Split::Id {
+            println!("token use across ID families:");
+            for (tok, fams) in token_usage(&found) {
+                println!("  token {tok:>4}: {}", fams.join(", "));
+            }
+        }
+    }
+    Ok(())
+}

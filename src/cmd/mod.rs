@@ -1,0 +1,143 @@
+//! The subcommands, one file each, and the arguments they share.
+
+pub mod demo;
+pub mod eval;
+pub mod export;
+pub mod info;
+pub mod inspect;
+pub mod plot;
+pub mod solve;
+pub mod train;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use nli_wgpu::Ctx;
+use nli_wgpu::gpu::DeviceOptions;
+use nli_wgpu::search::SearchConfig;
+
+/// Adapter selection, shared by every command that uses the GPU.
+#[derive(Args, Clone, Debug)]
+pub struct GpuArgs {
+    /// Backend: vulkan, metal or dx12 (default: WGPU_BACKEND, else all)
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Use the adapter whose name contains this text (e.g. llvmpipe)
+    #[arg(long)]
+    pub adapter: Option<String>,
+}
+
+impl GpuArgs {
+    pub fn options(&self) -> DeviceOptions {
+        DeviceOptions {
+            backend: self.backend.clone(),
+            adapter: self.adapter.clone(),
+        }
+    }
+}
+
+/// Where a trained model comes from.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A checkpoint file or run directory [default: the shipped model of --suite, built into the binary]
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Suite whose shipped model to use when --checkpoint is not given
+    #[arg(long, default_value = "shift-l")]
+    pub suite: String,
+}
+
+impl ModelArgs {
+    /// What the model is called in reports: the checkpoint's path, or
+    /// `shipped:<suite>` for the model built into the binary.
+    pub fn label(&self) -> String {
+        match &self.checkpoint {
+            Some(p) => p.display().to_string(),
+            None => format!("shipped:{}", self.suite),
+        }
+    }
+
+    /// The directory reports go to by default: the run directory of the
+    /// checkpoint, else the current one.
+    pub fn report_dir(&self) -> PathBuf {
+        match &self.checkpoint {
+            Some(p) if p.is_dir() => p.clone(),
+            Some(p) => p.parent().map(PathBuf::from).unwrap_or_default(),
+            None => PathBuf::new(),
+        }
+    }
+
+    pub fn load(
+        &self,
+        ctx: &Ctx,
+    ) -> anyhow::Result<(nli_wgpu::checkpoint::Checkpoint, nli_wgpu::model::Nli)> {
+        let ckpt = match &self.checkpoint {
+            Some(path) => nli_wgpu::checkpoint::load(path)
+                .with_context(|| format!("loading the model {}", path.display()))?,
+            None => nli_wgpu::shipped::load(&self.suite)?,
+        };
+        let model = nli_wgpu::train::load_model(ctx, &ckpt)?;
+        Ok((ckpt, model))
+    }
+}
+
+/// Test-time search settings (SPEC §3; defaults are the cpu-preset settings of SPEC §5).
+#[derive(Args, Debug, Clone)]
+pub struct SearchArgs {
+    /// Starts per task (s)
+    #[arg(long, default_value_t = 16)]
+    pub starts: usize,
+    /// Adam steps on the slot embeddings (L)
+    #[arg(long, default_value_t = 50)]
+    pub search_steps: usize,
+    /// Spread of the starts around the inductor's guess (sigma_s)
+    #[arg(long, default_value_t = 0.5)]
+    pub sigma: f32,
+    /// Adam learning rate of the search
+    #[arg(long, default_value_t = 0.1)]
+    pub search_lr: f32,
+    #[arg(long, default_value_t = 2.0)]
+    pub search_tau_start: f32,
+    #[arg(long, default_value_t = 0.5)]
+    pub search_tau_end: f32,
+    #[arg(long, default_value_t = 0)]
+    pub search_seed: u64,
+    /// Activation memory per chunk of candidates, MiB
+    #[arg(long, default_value_t = 2048)]
+    pub memory_mib: usize,
+}
+
+impl SearchArgs {
+    pub fn config(&self) -> SearchConfig {
+        SearchConfig {
+            starts: self.starts,
+            steps: self.search_steps,
+            sigma: self.sigma,
+            lr: self.search_lr,
+            tau_e_start: self.search_tau_start,
+            tau_e_end: self.search_tau_end,
+            tau_d_start: self.search_tau_start,
+            tau_d_end: self.search_tau_end,
+            seed: self.search_seed,
+            memory_mib: self.memory_mib,
+        }
+    }
+}
+
+pub fn progress_bar(len: usize, label: &str, quiet: bool) -> ProgressBar {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(len as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:28} {bar:30} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(label.to_string());
+    bar
+}

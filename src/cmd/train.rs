@@ -1,0 +1,225 @@
+//! `nli-wgpu train`: flags, the run's config (preset, file, flags), and the
+//! training loop of the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use nli_wgpu::Ctx;
+use nli_wgpu::model::RunConfig;
+use nli_wgpu::model::config::preset;
+use nli_wgpu::train::{TrainOptions, train};
+
+use super::GpuArgs;
+
+/// Training flags. The run's settings start from the preset (or, with
+/// --resume, from the checkpoint's config), then the --config file, then the
+/// individual flags.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// shift-l, shift-p or comp-i
+    #[arg(long, default_value = "shift-l")]
+    pub suite: String,
+    /// tiny, cpu or gpu (SPEC sizes)
+    #[arg(long, default_value = "cpu")]
+    pub preset: String,
+    /// JSON file with any part of the run config, e.g. {"train": {"steps": 500}}
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run directory (checkpoint, config.json, metrics.jsonl) [default: runs/<suite>-<preset>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its checkpoint
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop after this many steps (with a checkpoint) without changing the schedule
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+    /// No progress bar
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    #[command(flatten)]
+    pub overrides: RunOverrides,
+}
+
+/// One flag per setting of the run config.
+#[derive(Args, Debug, Default)]
+pub struct RunOverrides {
+    #[arg(long, help_heading = "Training")]
+    pub steps: Option<usize>,
+    #[arg(long, help_heading = "Training")]
+    pub batch: Option<usize>,
+    /// Specification pairs per training task
+    #[arg(long, help_heading = "Training")]
+    pub pairs: Option<usize>,
+    #[arg(long, help_heading = "Training")]
+    pub lr: Option<f32>,
+    #[arg(long, help_heading = "Training")]
+    pub grad_clip: Option<f32>,
+    /// Weight of the distinct-token regulariser
+    #[arg(long, help_heading = "Training")]
+    pub lambda: Option<f32>,
+    #[arg(long, help_heading = "Training")]
+    pub tau_e_start: Option<f32>,
+    #[arg(long, help_heading = "Training")]
+    pub tau_e_end: Option<f32>,
+    #[arg(long, help_heading = "Training")]
+    pub tau_d_start: Option<f32>,
+    #[arg(long, help_heading = "Training")]
+    pub tau_d_end: Option<f32>,
+    /// Fraction of the run over which temperatures anneal
+    #[arg(long, help_heading = "Training")]
+    pub anneal_frac: Option<f32>,
+    #[arg(long, help_heading = "Training")]
+    pub seed: Option<u64>,
+    #[arg(long, help_heading = "Training")]
+    pub log_every: Option<usize>,
+    #[arg(long, help_heading = "Training")]
+    pub eval_every: Option<usize>,
+    #[arg(long, help_heading = "Training")]
+    pub checkpoint_every: Option<usize>,
+    /// Tasks of the fixed ID test set used for validation
+    #[arg(long, help_heading = "Training")]
+    pub eval_tasks: Option<usize>,
+    /// Width D
+    #[arg(long, help_heading = "Model")]
+    pub d: Option<usize>,
+    #[arg(long, help_heading = "Model")]
+    pub heads: Option<usize>,
+    #[arg(long, help_heading = "Model")]
+    pub inductor_layers: Option<usize>,
+    #[arg(long, help_heading = "Model")]
+    pub interpreter_layers: Option<usize>,
+    #[arg(long, help_heading = "Model")]
+    pub mlp_mult: Option<usize>,
+    /// Codebook size K (token 0 is SKIP)
+    #[arg(long, help_heading = "Model")]
+    pub codebook: Option<usize>,
+    /// Program length T
+    #[arg(long, help_heading = "Model")]
+    pub program_len: Option<usize>,
+}
+
+impl RunOverrides {
+    /// The flags that were given, as a run-config overlay.
+    pub fn overlay(&self) -> serde_json::Value {
+        let mut train = serde_json::Map::new();
+        let mut model = serde_json::Map::new();
+        macro_rules! put {
+            ($map:ident, $($field:ident),*) => {
+                $(if let Some(v) = self.$field { $map.insert(stringify!($field).into(), serde_json::json!(v)); })*
+            };
+        }
+        put!(
+            train,
+            steps,
+            batch,
+            pairs,
+            lr,
+            grad_clip,
+            lambda,
+            tau_e_start,
+            tau_e_end,
+            tau_d_start,
+            tau_d_end
+        );
+        put!(
+            train,
+            anneal_frac,
+            seed,
+            log_every,
+            eval_every,
+            checkpoint_every,
+            eval_tasks
+        );
+        put!(
+            model,
+            d,
+            heads,
+            inductor_layers,
+            interpreter_layers,
+            mlp_mult,
+            codebook,
+            program_len
+        );
+        serde_json::json!({ "train": train, "model": model })
+    }
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.suite, args.preset)));
+    let base = if args.resume {
+        nli_wgpu::checkpoint::load(&out)
+            .with_context(|| format!("--resume needs a checkpoint in {}", out.display()))?
+            .config
+    } else {
+        let suite: nli_wgpu::tasks::Suite =
+            args.suite.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let cfg = nli_wgpu::tasks::SuiteConfig::default();
+        let (model, train) = preset(&args.preset, cfg.n, cfg.v)?;
+        RunConfig {
+            suite: suite.name().to_string(),
+            model,
+            train,
+        }
+    };
+    let mut run = base;
+    if let Some(path) = &args.config {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let overlay: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        run = run.with_overlay(&overlay, &path.display().to_string())?;
+    }
+    run = run.with_overlay(&args.overrides.overlay(), "flags")?;
+    let opts = TrainOptions {
+        run,
+        out_dir: out.clone(),
+        resume: args.resume,
+        stop_after: args.stop_after,
+        progress: !args.quiet,
+        before_step: None,
+    };
+    // Refuse a bad configuration before opening the GPU or announcing a run.
+    nli_wgpu::train::check_run(&opts)?;
+    let run = &opts.run;
+    let ctx = Ctx::new(&args.gpu.options())?;
+    let model_params = {
+        let _g = ctx.no_grad();
+        nli_wgpu::model::Nli::build(
+            &ctx,
+            &run.model,
+            &mut nli_wgpu::model::layers::RandomInit::new(0),
+        )
+        .param_count()
+    };
+    eprintln!(
+        "training {} on {} ({} parameters, {} steps of {} tasks x {} pairs) into {}",
+        run.suite,
+        ctx.gpu.summary.name,
+        model_params,
+        run.train.steps,
+        run.train.batch,
+        run.train.pairs,
+        out.display()
+    );
+    let summary = train(&ctx, &opts)?;
+    println!(
+        "done: {} steps, loss {:.4}, ID accuracy {}, {:.1} s ({:.2} steps/s); checkpoint and {} in {}",
+        summary.steps_done,
+        summary.last_loss,
+        summary
+            .last_val_id_accuracy
+            .map_or("-".to_string(), |a| format!("{a:.3}")),
+        summary.wall_secs,
+        summary.steps_per_sec,
+        nli_wgpu::train::CURVES_FILE,
+        out.display()
+    );
+    Ok(())
+}

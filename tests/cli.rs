@@ -1,0 +1,196 @@
+//! The command line end to end: `demo` prints both programs, `train` refuses
+//! a bad configuration before announcing anything, `eval` writes a figure
+//! beside its report and runs a search sweep, and a checkpoint holding a NaN
+//! is refused with the tensor's name.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nli_wgpu::checkpoint;
+use nli_wgpu::model::RunConfig;
+use nli_wgpu::model::config::preset;
+use nli_wgpu::train::{TrainOptions, train};
+
+fn nli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nli-wgpu"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nli-wgpu-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A tiny model trained for a few steps into `dir`.
+fn tiny_checkpoint(dir: &Path) {
+    let (model, mut tc) = preset("tiny", 20, 10).unwrap();
+    tc.steps = 4;
+    tc.eval_tasks = 4;
+    let run = RunConfig {
+        suite: "shift-l".into(),
+        model,
+        train: tc,
+    };
+    train(
+        &common::ctx(),
+        &TrainOptions {
+            run,
+            out_dir: dir.to_path_buf(),
+            resume: false,
+            stop_after: None,
+            progress: false,
+            before_step: None,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn demo_prints_the_program_without_and_with_search() {
+    // The shipped Shift-L model on one OOD task, with a very small search.
+    let out = nli()
+        .args([
+            "demo",
+            "--tasks",
+            "1",
+            "--starts",
+            "2",
+            "--search-steps",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let line = |label: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no `{label}` line in:\n{stdout}"))
+            .to_string()
+    };
+    for label in ["no search", "gradient search"] {
+        let l = line(label);
+        assert!(l.contains("program [") && l.contains("->"), "{l}");
+        assert!(l.ends_with("right") || l.contains("wrong (expected"), "{l}");
+    }
+    // The task is an OOD shift of Shift-L: the examples are shown.
+    assert!(line("task 1 of 1").contains("shl_"), "{stdout}");
+    assert!(line("examples").contains(" -> "), "{stdout}");
+    assert!(line("accuracy without search").contains("/1"), "{stdout}");
+    assert!(
+        line("accuracy with gradient search").contains("2 starts x 2 steps"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn train_refuses_a_bad_configuration_before_announcing_a_run() {
+    let dir = tmp("bad-train");
+    let out = nli()
+        .args(["train", "--preset", "tiny", "--lr=-1", "--out"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("lr=-1"), "{stderr}");
+    assert!(
+        !stderr.contains("training") && !stdout.contains("training"),
+        "announced before refusing: {stderr}"
+    );
+    assert!(!dir.exists(), "nothing is written for a refused run");
+}
+
+#[test]
+fn a_checkpoint_with_a_nan_parameter_is_refused_naming_it() {
+    let dir = tmp("nan-ckpt");
+    tiny_checkpoint(&dir);
+    let mut ckpt = checkpoint::load(&dir).unwrap();
+    let name = {
+        let (name, _, data) = ckpt
+            .tensors
+            .iter_mut()
+            .find(|(n, _, _)| {
+                !n.starts_with(checkpoint::ADAM_M) && !n.starts_with(checkpoint::ADAM_V)
+            })
+            .unwrap();
+        data[1] = f32::NAN;
+        name.clone()
+    };
+    checkpoint::save(&dir, &ckpt).unwrap();
+    let err = checkpoint::load(&dir)
+        .err()
+        .expect("a NaN weight is refused");
+    let msg = err.to_string();
+    assert!(msg.contains(&name) && msg.contains("NaN"), "{msg}");
+    // Every command that loads a model says so and stops.
+    let out = nli()
+        .args(["eval", "--methods", "none", "--tasks", "2", "--checkpoint"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&name), "{stderr}");
+}
+
+#[test]
+fn eval_writes_a_figure_and_sweeps_search_budgets() {
+    let dir = tmp("eval");
+    tiny_checkpoint(&dir);
+    let out = nli()
+        .args(["eval", "--methods", "none", "--tasks", "3", "--checkpoint"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    for f in ["eval.json", "eval.svg", "eval.png"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let out = nli()
+        .args([
+            "eval",
+            "--sweep-starts",
+            "1,2",
+            "--sweep-steps",
+            "1,3",
+            "--splits",
+            "ood",
+            "--tasks",
+            "2",
+            "--quiet",
+            "--checkpoint",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    let points = report["sweep"].as_array().unwrap();
+    let grid: Vec<(u64, u64)> = points
+        .iter()
+        .map(|p| (p["starts"].as_u64().unwrap(), p["steps"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(grid, [(1, 1), (1, 3), (2, 1), (2, 3)]);
+    assert!(
+        points
+            .iter()
+            .all(|p| p["split"] == "ood" && p["tasks"] == 2)
+    );
+    assert!(dir.join("sweep.svg").exists() && dir.join("sweep.png").exists());
+    // The training run drew its curves beside the checkpoint.
+    assert!(dir.join("curves.svg").exists());
+}
