@@ -150,6 +150,16 @@ where
         .map_err(draw_err)
 }
 
+/// An accuracy as printed over its bar: two decimals, three where the third
+/// is not 0 (0.985 stays 0.985, 1 is 1.00).
+fn value_label(a: f64) -> String {
+    let s = format!("{a:.3}");
+    match s.strip_suffix('0') {
+        Some(two) => two.to_string(),
+        None => s,
+    }
+}
+
 fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
@@ -549,7 +559,7 @@ impl Figure for AccuracyBars {
                 .draw_series(bars.iter().map(|&(gi, a)| {
                     let style = TextStyle::from(("sans-serif", 13).into_font())
                         .pos(Pos::new(HPos::Center, VPos::Bottom));
-                    Text::new(format!("{a:.2}"), (x0(gi) + width / 2.0, a + 0.01), style)
+                    Text::new(value_label(a), (x0(gi) + width / 2.0, a + 0.01), style)
                 }))
                 .map_err(draw_err)?;
         }
@@ -627,6 +637,17 @@ impl Figure for Scaling {
             .map_err(draw_err)?;
         let max_steps = self.points.iter().map(|p| p.2).max().unwrap_or(1).max(2) as f64;
         let panels = root.split_evenly((1, self.splits.len().max(1)));
+        // Tick labels only at the step counts measured (a log axis would
+        // label 1, 2, ..., 9, 10 on top of each other).
+        let measured: Vec<usize> = self.points.iter().map(|p| p.2.max(1)).collect();
+        let steps_label = move |v: &f64| {
+            let r = v.round();
+            if (v - r).abs() < 1e-6 && measured.contains(&(r as usize)) {
+                format!("{r:.0}")
+            } else {
+                String::new()
+            }
+        };
         for (si, area) in panels.iter().enumerate() {
             let Some(split) = self.splits.get(si) else {
                 continue;
@@ -642,7 +663,7 @@ impl Figure for Scaling {
                 .configure_mesh()
                 .x_desc("search steps (L)")
                 .y_desc("accuracy")
-                .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&steps_label)
                 .light_line_style(WHITE)
                 .draw()
                 .map_err(draw_err)?;
