@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
-use nli_wgpu::model::Nli;
+use nli_wgpu::model::Model;
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::RandomInit;
 use nli_wgpu::optim::{Adam, AdamConfig};
@@ -26,8 +26,8 @@ fn main() {
     let ctx = Ctx::new(&DeviceOptions::default()).expect("a GPU adapter");
     let suite_cfg = SuiteConfig::default();
     let (mc, tc) = preset(&preset_name, suite_cfg.n, suite_cfg.v).unwrap();
-    let model = Nli::build(&ctx, &mc, &mut RandomInit::new(0));
-    let params: Vec<_> = model.param_tensors().into_iter().cloned().collect();
+    let any = Model::build(&ctx, &mc, &mut RandomInit::new(0));
+    let params: Vec<_> = any.param_tensors().into_iter().cloned().collect();
     let refs: Vec<_> = params.iter().collect();
     let mut adam = Adam::new(AdamConfig {
         lr: tc.lr,
@@ -37,7 +37,7 @@ fn main() {
     let sampler = BatchSampler::for_suite(Suite::ShiftL, Split::Id, suite_cfg).unwrap();
     let mut batch = TaskBatch::default();
     let mut step = |i: usize| {
-        let (parts, _) = train_step(&ctx, &model, &mut adam, &refs, &tc, &sampler, &mut batch, i);
+        let (parts, _) = train_step(&ctx, &any, &mut adam, &refs, &tc, &sampler, &mut batch, i);
         ctx.item(&parts.loss)
     };
     // Warm-up compiles every pipeline and fills the buffer pool.
@@ -65,6 +65,7 @@ fn main() {
         );
     }
 
+    let model = any.nli("the search benchmark").unwrap();
     // Gradient search: 8 tasks x 16 starts, 10 steps.
     let tasks = test_set(Suite::ShiftL, Split::Ood, 1, 8, &suite_cfg).unwrap();
     let cfg = SearchConfig {
@@ -74,7 +75,7 @@ fn main() {
     };
     let _ = gradient_search(
         &ctx,
-        &model,
+        model,
         &tasks[..1],
         &SearchConfig {
             steps: 1,
@@ -83,7 +84,7 @@ fn main() {
         &mut |_, _| {},
     );
     let t0 = Instant::now();
-    let _ = gradient_search(&ctx, &model, &tasks, &cfg, &mut |_, _| {});
+    let _ = gradient_search(&ctx, model, &tasks, &cfg, &mut |_, _| {});
     let secs = t0.elapsed().as_secs_f64();
     let cand_steps = (tasks.len() * cfg.starts * cfg.steps) as f64 / secs;
     println!(
@@ -97,7 +98,7 @@ fn main() {
     let profiled = ctx.gpu.start_profile();
     let _ = gradient_search(
         &ctx,
-        &model,
+        model,
         &tasks,
         &SearchConfig {
             steps: 2,

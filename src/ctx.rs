@@ -55,6 +55,16 @@ impl Ctx {
         }
     }
 
+    /// Recording on until the guard drops, even inside `no_grad` (an inner
+    /// gradient taken while the outer computation is inference only).
+    pub fn enable_grad(&self) -> GradModeGuard<'_> {
+        let previous = self.grad_enabled.replace(true);
+        GradModeGuard {
+            ctx: self,
+            previous,
+        }
+    }
+
     fn fresh_id(&self) -> TensorId {
         let id = self.next_id.get();
         self.next_id.set(id + 1);

@@ -1,7 +1,9 @@
-//! Prediction without search and exact-match accuracy.
+//! Prediction with or without search for every model kind, and
+//! exact-match accuracy.
 
 use crate::ctx::Ctx;
-use crate::model::{Nli, SKIP, argmax_rows};
+use crate::error::{Error, Result};
+use crate::model::{Model, ModelKind, ProgramModel, SKIP, argmax_rows};
 use crate::tasks::Task;
 use crate::tasks::pack::{PackedTasks, chunks_by_pairs};
 use crate::tensor::Tensor;
@@ -24,13 +26,18 @@ fn for_each_chunk(
 }
 
 /// Query outputs predicted with the hard program and no search.
-pub fn predict_hard(ctx: &Ctx, model: &Nli, tasks: &[Task], tau_d: f32) -> Vec<Vec<u32>> {
+pub fn predict_hard<M: ProgramModel>(
+    ctx: &Ctx,
+    model: &M,
+    tasks: &[Task],
+    tau_d: f32,
+) -> Vec<Vec<u32>> {
     let _g = ctx.no_grad();
     let mut out = vec![Vec::new(); tasks.len()];
     for_each_chunk(ctx, tasks, |ids, p, sx, sy| {
         let qx = ctx.indices(&p.query_x, &[p.count, p.n]);
         let pi = model.predict_hard(ctx, sx, sy, &qx, tau_d);
-        let pred = argmax_rows(&ctx.read(&pi), model.cfg.v);
+        let pred = argmax_rows(&ctx.read(&pi), model.config().v);
         for (k, &i) in ids.iter().enumerate() {
             out[i] = pred[k * p.n..(k + 1) * p.n].to_vec();
         }
@@ -40,9 +47,9 @@ pub fn predict_hard(ctx: &Ctx, model: &Nli, tasks: &[Task], tau_d: f32) -> Vec<V
 
 /// The hard program the inductor writes for each task (argmax token of each
 /// slot, SKIP left out), from all its specification pairs.
-pub fn inductor_programs(ctx: &Ctx, model: &Nli, tasks: &[Task]) -> Vec<Vec<u32>> {
+pub fn inductor_programs<M: ProgramModel>(ctx: &Ctx, model: &M, tasks: &[Task]) -> Vec<Vec<u32>> {
     let _g = ctx.no_grad();
-    let (t, k) = (model.cfg.program_len, model.cfg.codebook);
+    let (t, k) = (model.config().program_len, model.config().codebook);
     let mut out = vec![Vec::new(); tasks.len()];
     for_each_chunk(ctx, tasks, |ids, _, sx, sy| {
         let logits = ctx.read(&model.token_logits(ctx, &model.pooled_embedding(ctx, sx, sy)));
@@ -51,6 +58,43 @@ pub fn inductor_programs(ctx: &Ctx, model: &Nli, tasks: &[Task]) -> Vec<Vec<u32>
                 .into_iter()
                 .filter(|&x| x as usize != SKIP)
                 .collect();
+        }
+    });
+    out
+}
+
+/// Query outputs without search, for any model kind: NLI and D-LPN run the
+/// inductor's hard program; In-Context reads every specification pair in
+/// context; LPN decodes the mean of the pairs' latent means.
+pub fn predict_no_search(ctx: &Ctx, model: &Model, tasks: &[Task], tau_d: f32) -> Vec<Vec<u32>> {
+    match model {
+        Model::Nli(m) => predict_hard(ctx, m, tasks, tau_d),
+        Model::DLpn(m) => predict_hard(ctx, m, tasks, tau_d),
+        Model::InContext(m) => {
+            predict_by(ctx, model, tasks, |sx, sy, qx| m.predict(ctx, sx, sy, qx))
+        }
+        Model::Lpn(m) => predict_by(ctx, model, tasks, |sx, sy, qx| {
+            m.decode(ctx, &m.mean_latent(ctx, sx, sy), qx)
+        }),
+    }
+}
+
+/// Query outputs from `scores(spec_x, spec_y, query_x)` [B, N, V], chunk by
+/// chunk, without gradients.
+fn predict_by(
+    ctx: &Ctx,
+    model: &Model,
+    tasks: &[Task],
+    scores: impl Fn(&Tensor, &Tensor, &Tensor) -> Tensor,
+) -> Vec<Vec<u32>> {
+    let _g = ctx.no_grad();
+    let v = model.cfg().v;
+    let mut out = vec![Vec::new(); tasks.len()];
+    for_each_chunk(ctx, tasks, |ids, p, sx, sy| {
+        let qx = ctx.indices(&p.query_x, &[p.count, p.n]);
+        let pred = argmax_rows(&ctx.read(&scores(sx, sy, &qx)), v);
+        for (k, &i) in ids.iter().enumerate() {
+            out[i] = pred[k * p.n..(k + 1) * p.n].to_vec();
         }
     });
     out
@@ -70,65 +114,154 @@ pub fn accuracy(tasks: &[Task], predictions: &[Vec<u32>]) -> f32 {
     right as f32 / tasks.len() as f32
 }
 
-/// The three ways of answering a task that `eval` compares.
+/// The ways of answering a task that `eval` compares. Which apply depends
+/// on the model kind ([`Method::for_kind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Method {
-    /// The inductor's hard program, no search.
+    /// No search: the inductor's hard program (NLI, D-LPN), the pairs in
+    /// context (In-Context), the mean latent (LPN).
     NoSearch,
-    /// Best of `starts` programs sampled from the inductor.
+    /// Best of `starts` programs sampled from the inductor (NLI, D-LPN).
     PriorSearch,
-    /// Gradient search over the slot embeddings.
+    /// Gradient search with the run's budget (s starts x L steps): over the
+    /// slot embeddings (NLI, D-LPN) or over the latent (LPN).
     GradientSearch,
+    /// LPN's own default search: one start, 100 steps, lr 0.1.
+    LatentSearchDefault,
+    /// Test-time training of every weight on the specification (In-Context).
+    Ttt,
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [
+    pub const ALL: [Method; 5] = [
         Method::NoSearch,
         Method::PriorSearch,
         Method::GradientSearch,
+        Method::LatentSearchDefault,
+        Method::Ttt,
     ];
 
-    pub fn label(self) -> &'static str {
+    /// The command-line name.
+    pub fn name(self) -> &'static str {
         match self {
-            Method::NoSearch => "NLI (no search)",
-            Method::PriorSearch => "NLI prior search",
-            Method::GradientSearch => "NLI gradient search",
+            Method::NoSearch => "none",
+            Method::PriorSearch => "prior",
+            Method::GradientSearch => "gradient",
+            Method::LatentSearchDefault => "gradient-1x100",
+            Method::Ttt => "ttt",
+        }
+    }
+
+    /// The methods a model kind has, in the paper's order.
+    pub fn for_kind(kind: ModelKind) -> &'static [Method] {
+        match kind {
+            ModelKind::Nli | ModelKind::DLpn => &[
+                Method::NoSearch,
+                Method::PriorSearch,
+                Method::GradientSearch,
+            ],
+            ModelKind::InContext => &[Method::NoSearch, Method::Ttt],
+            ModelKind::Lpn => &[
+                Method::NoSearch,
+                Method::GradientSearch,
+                Method::LatentSearchDefault,
+            ],
+        }
+    }
+
+    /// `name` as a method of `kind`, or an error listing the kind's methods.
+    pub fn parse(name: &str, kind: ModelKind) -> Result<Method> {
+        let ok = Method::for_kind(kind);
+        ok.iter()
+            .copied()
+            .find(|m| m.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ok.iter().map(|m| m.name()).collect();
+                Error::Config(format!(
+                    "method `{name}` does not apply to {} models: expected one of {}",
+                    kind.label(),
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// The row label of the paper's table.
+    pub fn label(self, kind: ModelKind) -> String {
+        let k = kind.label();
+        match (kind, self) {
+            (ModelKind::Nli, Method::NoSearch) => "NLI (no search)".into(),
+            (_, Method::NoSearch) => k.into(),
+            (_, Method::PriorSearch) => format!("{k} prior search"),
+            (_, Method::GradientSearch) => format!("{k} gradient search"),
+            (_, Method::LatentSearchDefault) => format!("{k} gradient search (1 x 100)"),
+            (_, Method::Ttt) => "TTT".into(),
         }
     }
 }
 
-/// Query outputs of `tasks` by `method`.
+/// Query outputs of `tasks` by `method` (which must apply to the model's
+/// kind: [`Method::parse`] checks names up front).
 pub fn predict(
     ctx: &Ctx,
-    model: &Nli,
+    model: &Model,
     tasks: &[Task],
     method: Method,
     search: &crate::search::SearchConfig,
     tau_d: f32,
     progress: &mut dyn FnMut(usize, usize),
-) -> Vec<Vec<u32>> {
-    match method {
-        Method::NoSearch => {
-            let p = predict_hard(ctx, model, tasks, tau_d);
+) -> Result<Vec<Vec<u32>>> {
+    let preds =
+        |rs: Vec<crate::search::SearchResult>| rs.into_iter().map(|r| r.prediction).collect();
+    Ok(match (method, model) {
+        (Method::NoSearch, _) => {
+            let p = predict_no_search(ctx, model, tasks, tau_d);
             progress(1, 1);
             p
         }
-        Method::PriorSearch => crate::search::prior_search(ctx, model, tasks, search, progress)
-            .into_iter()
-            .map(|r| r.prediction)
-            .collect(),
-        Method::GradientSearch => {
-            crate::search::gradient_search(ctx, model, tasks, search, progress)
-                .into_iter()
-                .map(|r| r.prediction)
-                .collect()
+        (Method::PriorSearch, Model::Nli(m)) => {
+            preds(crate::search::prior_search(ctx, m, tasks, search, progress))
         }
-    }
+        (Method::PriorSearch, Model::DLpn(m)) => {
+            preds(crate::search::prior_search(ctx, m, tasks, search, progress))
+        }
+        (Method::GradientSearch, Model::Nli(m)) => preds(crate::search::gradient_search(
+            ctx, m, tasks, search, progress,
+        )),
+        (Method::GradientSearch, Model::DLpn(m)) => preds(crate::search::gradient_search(
+            ctx, m, tasks, search, progress,
+        )),
+        (Method::GradientSearch, Model::Lpn(m)) => crate::latent_search::latent_search(
+            ctx,
+            m,
+            tasks,
+            &crate::latent_search::LatentSearchConfig::matched(search),
+            progress,
+        ),
+        (Method::LatentSearchDefault, Model::Lpn(m)) => crate::latent_search::latent_search(
+            ctx,
+            m,
+            tasks,
+            &crate::latent_search::LatentSearchConfig::lpn_default(search.seed),
+            progress,
+        ),
+        (Method::Ttt, Model::InContext(m)) => {
+            crate::ttt::ttt_predict(ctx, m, tasks, &crate::ttt::TttConfig::default(), progress)
+        }
+        (method, model) => {
+            return Err(Error::Config(format!(
+                "method `{}` does not apply to {} models",
+                method.name(),
+                model.kind().label()
+            )));
+        }
+    })
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalRow {
     pub method: Method,
+    /// The row's name in the paper's table (e.g. "LPN gradient search").
+    pub label: String,
     pub split: String,
     pub accuracy: f32,
     pub tasks: usize,
@@ -138,6 +271,8 @@ pub struct EvalRow {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EvalReport {
     pub suite: String,
+    /// The model kind evaluated.
+    pub model: ModelKind,
     pub checkpoint: String,
     pub adapter: String,
     pub search: crate::search::SearchConfig,
@@ -148,7 +283,7 @@ impl EvalReport {
     /// The paper's table shape: one row per method, ID and OOD columns.
     pub fn table(&self) -> String {
         let mut s = format!(
-            "{:<22} {:>8} {:>8} {:>10}\n",
+            "{:<32} {:>8} {:>8} {:>10}\n",
             "method",
             format!("{} ID", self.suite),
             "OOD",
@@ -164,8 +299,8 @@ impl EvalReport {
                 |r: Option<&EvalRow>| r.map_or("-".to_string(), |r| format!("{:.2}", r.accuracy));
             let secs: f64 = id.map_or(0.0, |r| r.seconds) + ood.map_or(0.0, |r| r.seconds);
             s.push_str(&format!(
-                "{:<22} {:>8} {:>8} {:>10.1}\n",
-                m.label(),
+                "{:<32} {:>8} {:>8} {:>10.1}\n",
+                m.label(self.model),
                 acc(id),
                 acc(ood),
                 secs

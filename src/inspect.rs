@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::ctx::Ctx;
 use crate::eval::inductor_programs;
-use crate::model::Nli;
+use crate::model::ProgramModel;
 use crate::tasks::{Program, SuiteConfig, TaskRng, generate_task};
 
 /// The programs the inductor writes for one family.
@@ -21,9 +21,9 @@ pub struct FamilyPrograms {
 }
 
 /// Programs of `tasks_per_family` fresh tasks of each family (no search).
-pub fn family_programs(
+pub fn family_programs<M: ProgramModel>(
     ctx: &Ctx,
-    model: &Nli,
+    model: &M,
     families: &[Program],
     cfg: &SuiteConfig,
     tasks_per_family: usize,

@@ -18,6 +18,7 @@ pub mod eval;
 pub mod gpu;
 pub mod gradcheck;
 pub mod inspect;
+pub mod latent_search;
 pub mod model;
 pub mod ops;
 pub mod optim;
@@ -27,6 +28,7 @@ pub mod shipped;
 pub mod tasks;
 pub mod tensor;
 pub mod train;
+pub mod ttt;
 
 pub use ctx::Ctx;
 pub use error::{Error, Result};

@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::ctx::Ctx;
-use crate::model::layers::{GivenParams, standard_normal};
-use crate::model::{Nli, SKIP, StepNoise, argmax_rows};
+use crate::model::layers::standard_normal;
+use crate::model::{ProgramModel, SKIP, StepNoise, argmax_rows};
 use crate::ops::gumbel::Gumbel;
 use crate::optim::{Adam, AdamConfig};
 use crate::tasks::Task;
@@ -71,18 +71,16 @@ pub struct SearchResult {
     pub reproduces_spec: bool,
 }
 
-/// The model with its parameters detached: search differentiates with
-/// respect to `e` only, never the weights.
-pub fn frozen(ctx: &Ctx, model: &Nli) -> Nli {
-    let detached = model.params.iter().map(|(_, t)| ctx.detach(t)).collect();
-    Nli::build(ctx, &model.cfg, &mut GivenParams::new(detached))
-}
-
 /// Slots per chunk: bounded by the adapter's largest binding (the widest
 /// per-sequence activation, the MLP's hidden layer or the packed QKV, must
 /// fit one buffer) and by the memory budget for the tape.
-pub fn chunk_slots(ctx: &Ctx, model: &Nli, pairs: usize, memory_mib: usize) -> usize {
-    let c = &model.cfg;
+pub fn chunk_slots<M: ProgramModel>(
+    ctx: &Ctx,
+    model: &M,
+    pairs: usize,
+    memory_mib: usize,
+) -> usize {
+    let c = model.config();
     let widest = (c.mlp_mult * c.d).max(3 * c.d).max(c.codebook) * c.n * 4;
     let by_binding = ctx.gpu.limits().max_storage_buffer_binding_size as usize / widest.max(1);
     // About 12 D-wide and 3 MLP-wide f32 tensors per position per program
@@ -130,19 +128,19 @@ fn upload(ctx: &Ctx, p: &PackedTasks) -> ChunkData {
 
 /// Per slot: total NLL of the specification pairs under programs z
 /// [slots, T, K]; returns (nll [slots], pi over the spec inputs).
-fn spec_nll(
+fn spec_nll<M: ProgramModel>(
     ctx: &Ctx,
-    model: &Nli,
+    model: &M,
     data: &ChunkData,
     z: &Tensor,
     tau_d: f32,
     noise: Option<StepNoise>,
 ) -> (Tensor, Tensor) {
     let (t, k, n, v) = (
-        model.cfg.program_len,
-        model.cfg.codebook,
-        model.cfg.n,
-        model.cfg.v,
+        model.config().program_len,
+        model.config().codebook,
+        model.config().n,
+        model.config().v,
     );
     let (s, m) = (data.slots, data.pairs);
     let zr = ctx.reshape(&ctx.expand(z, 1, m), &[s * m, t, k]);
@@ -163,8 +161,14 @@ struct Scored {
     predictions: Vec<Vec<u32>>,
 }
 
-fn score(ctx: &Ctx, model: &Nli, data: &ChunkData, z: &Tensor, tau_d: f32) -> Scored {
-    let (n, v) = (model.cfg.n, model.cfg.v);
+fn score<M: ProgramModel>(
+    ctx: &Ctx,
+    model: &M,
+    data: &ChunkData,
+    z: &Tensor,
+    tau_d: f32,
+) -> Scored {
+    let (n, v) = (model.config().n, model.config().v);
     let (nll, pi_spec) = spec_nll(ctx, model, data, z, tau_d, None);
     let pi_q = model.execute(ctx, &data.query_x, z, tau_d, None);
     let got = ctx.read_many(&[&nll, &pi_spec, &pi_q]);
@@ -263,15 +267,19 @@ fn keep_best(best: &mut [Option<SearchResult>], task: usize, cand: SearchResult)
 
 /// Gradient search for every task; `progress` is called after every Adam
 /// step with the steps done and their total over all chunks.
-pub fn gradient_search(
+pub fn gradient_search<M: ProgramModel>(
     ctx: &Ctx,
-    model: &Nli,
+    model: &M,
     tasks: &[Task],
     cfg: &SearchConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<SearchResult> {
-    let model = frozen(ctx, model);
-    let (t, d, k) = (model.cfg.program_len, model.cfg.d, model.cfg.codebook);
+    let model = model.frozen(ctx);
+    let (t, d, k) = (
+        model.config().program_len,
+        model.config().d,
+        model.config().codebook,
+    );
     let pairs = tasks.iter().map(|t| t.spec.len()).max().unwrap_or(1);
     let max_slots = chunk_slots(ctx, &model, pairs, cfg.memory_mib);
     let chunks = chunks(tasks, cfg.starts, max_slots);
@@ -358,21 +366,21 @@ pub fn gradient_search(
 }
 
 /// `softmax(f_phi(e) / tau)`: the soft program of embeddings e.
-fn soft_program(ctx: &Ctx, model: &Nli, e: &Tensor, tau: f32) -> Tensor {
+fn soft_program<M: ProgramModel>(ctx: &Ctx, model: &M, e: &Tensor, tau: f32) -> Tensor {
     ctx.softmax(&ctx.scale(&model.token_logits(ctx, e), 1.0 / tau))
 }
 
 /// Prior search: `starts` hard programs sampled from the inductor
 /// (Gumbel-max on its logits), the best by specification likelihood.
-pub fn prior_search(
+pub fn prior_search<M: ProgramModel>(
     ctx: &Ctx,
-    model: &Nli,
+    model: &M,
     tasks: &[Task],
     cfg: &SearchConfig,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<SearchResult> {
     let _g = ctx.no_grad();
-    let (t, k) = (model.cfg.program_len, model.cfg.codebook);
+    let (t, k) = (model.config().program_len, model.config().codebook);
     let pairs = tasks.iter().map(|t| t.spec.len()).max().unwrap_or(1);
     // No tape: a chunk may be larger than gradient search's.
     let max_slots = chunk_slots(ctx, model, pairs, cfg.memory_mib * 8);

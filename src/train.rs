@@ -18,13 +18,13 @@ use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::layers::{ParamSource, RandomInit};
-use crate::model::{InitKind, LossSettings, Nli, RunConfig, StepNoise, argmax_rows};
+use crate::model::{InitKind, LossSettings, Model, RunConfig, argmax_rows};
 use crate::optim::{Adam, AdamConfig};
 use crate::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng, test_set};
 use crate::tensor::Tensor;
 
 /// A function called before each training step with the step index.
-pub type StepHook = Box<dyn Fn(&Ctx, usize, &Nli)>;
+pub type StepHook = Box<dyn Fn(&Ctx, usize, &Model)>;
 
 pub struct TrainOptions {
     pub run: RunConfig,
@@ -96,13 +96,13 @@ impl ParamSource for CheckpointParams<'_> {
 }
 
 /// Build the model stored in a checkpoint (its own config).
-pub fn load_model(ctx: &Ctx, ckpt: &Checkpoint) -> Result<Nli> {
+pub fn load_model(ctx: &Ctx, ckpt: &Checkpoint) -> Result<Model> {
     ckpt.config.model.validate()?;
     let mut src = CheckpointParams {
         ckpt,
         problems: Vec::new(),
     };
-    let model = Nli::build(ctx, &ckpt.config.model, &mut src);
+    let model = Model::build(ctx, &ckpt.config.model, &mut src);
     if !src.problems.is_empty() {
         return Err(Error::Config(format!(
             "the checkpoint does not match its model config:\n  {}",
@@ -145,11 +145,11 @@ fn save_checkpoint(
     dir: &Path,
     run: &RunConfig,
     step: usize,
-    model: &Nli,
+    model: &Model,
     adam: &Adam,
 ) -> Result<()> {
     let mut tensors = Vec::new();
-    for (name, t) in &model.params {
+    for (name, t) in model.params() {
         let (m, v) = adam.read_moments(ctx, t);
         tensors.push((name.clone(), t.shape().to_vec(), ctx.read(t)));
         tensors.push((format!("{ADAM_M}{name}"), t.shape().to_vec(), m));
@@ -195,7 +195,7 @@ fn open_metrics(dir: &Path, append: bool) -> Result<std::fs::File> {
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
     ctx: &Ctx,
-    model: &Nli,
+    model: &Model,
     adam: &mut Adam,
     params: &[&Tensor],
     tc: &crate::model::TrainConfig,
@@ -203,27 +203,13 @@ pub fn train_step(
     batch: &mut TaskBatch,
     step: usize,
 ) -> (crate::model::LossParts, Tensor) {
-    let (b, m, n) = (tc.batch, tc.pairs, sampler.config().n);
-    let (tau_e, tau_d) = tc.temperatures(step);
+    let (b, m, n) = (tc.batch, model.train_pairs(tc.pairs), sampler.config().n);
     sampler.fill(&mut TaskRng::new(batch_seed(tc.seed, step)), b, m, batch);
     let x = ctx.indices(&batch.x, &[b, m, n]);
     let y = ctx.indices(&batch.y, &[b, m, n]);
-    let noise = Some(StepNoise {
-        seed: tc.seed,
-        step: step as u32,
-    });
-    let parts = model.loss(
-        ctx,
-        &x,
-        &y,
-        LossSettings {
-            tau_e,
-            tau_d,
-            lambda: tc.lambda,
-            noise,
-        },
-    );
+    let parts = model.loss(ctx, &x, &y, LossSettings::at_step(tc, step));
     let grads = ctx.backward(&parts.loss);
+    adam.cfg.lr = tc.lr_at(step);
     let sumsq = adam.step(ctx, params, &grads);
     (parts, sumsq)
 }
@@ -284,7 +270,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             )));
         }
         let model = load_model(ctx, &ckpt)?;
-        for (name, t) in &model.params {
+        for (name, t) in model.params() {
             let m = ckpt.get(&format!("{ADAM_M}{name}"));
             let v = ckpt.get(&format!("{ADAM_V}{name}"));
             match (m, v) {
@@ -301,7 +287,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
         (model, ckpt.step)
     } else {
         (
-            Nli::build(ctx, &run.model, &mut RandomInit::new(tc.seed)),
+            Model::build(ctx, &run.model, &mut RandomInit::new(tc.seed)),
             0,
         )
     };
@@ -333,7 +319,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
 
     let params: Vec<Tensor> = model.param_tensors().into_iter().cloned().collect();
     let param_refs: Vec<&Tensor> = params.iter().collect();
-    let (b, m, n) = (tc.batch, tc.pairs, suite_cfg.n);
+    let n = suite_cfg.n;
     let mut batch = TaskBatch::default();
     let t0 = Instant::now();
     let mut window = (Instant::now(), start);
@@ -386,22 +372,19 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
         }
         last_loss = loss;
         if log_now {
-            let got = ctx.read_many(&[&parts.recon, &parts.reg, &parts.logits, &parts.pi]);
-            let k = run.model.codebook;
-            let tokens = argmax_rows(&got[2], k);
-            let mut used: Vec<u32> = tokens
-                .into_iter()
-                .filter(|&t| t as usize != crate::model::SKIP)
-                .collect();
-            used.sort_unstable();
-            used.dedup();
-            let pred = argmax_rows(&got[3], run.model.v);
+            let mut wanted: Vec<&Tensor> = vec![&parts.recon, &parts.pred];
+            wanted.extend(parts.extra.iter().map(|(_, t)| t));
+            wanted.extend(parts.logits.iter());
+            let got = ctx.read_many(&wanted);
+            let pred = argmax_rows(&got[1], run.model.v);
+            let targets = ctx.read_u32(&parts.targets);
+            let rows = targets.len() / n;
             let right = pred
                 .chunks(n)
-                .zip(batch.y.chunks(n))
+                .zip(targets.chunks(n))
                 .filter(|(p, y)| p == y)
                 .count();
-            let train_acc = right as f64 / (b * m) as f64;
+            let train_acc = right as f64 / rows.max(1) as f64;
             let (wt, ws) = window;
             let sps = (done - ws) as f64 / wt.elapsed().as_secs_f64().max(1e-9);
             window = (Instant::now(), done);
@@ -409,17 +392,34 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 "step": done,
                 "loss": loss,
                 "recon": got[0][0],
-                "reg": got[1][0],
-                "tau_e": tau_e,
-                "tau_d": tau_d,
-                "distinct_tokens": used.len(),
                 "train_accuracy": train_acc,
                 "grad_norm": grad_sq.sqrt(),
+                "lr": tc.lr_at(step),
                 "steps_per_sec": sps,
                 "wall_secs": t0.elapsed().as_secs_f64(),
             });
+            for (i, (name, _)) in parts.extra.iter().enumerate() {
+                line[*name] = serde_json::json!(got[2 + i][0]);
+            }
+            // Program models: temperatures and the distinct tokens written.
+            let mut tokens_used = String::new();
+            if parts.logits.is_some() {
+                let k = run.model.codebook;
+                let mut used: Vec<u32> = argmax_rows(&got[got.len() - 1], k)
+                    .into_iter()
+                    .filter(|&t| t as usize != crate::model::SKIP)
+                    .collect();
+                used.sort_unstable();
+                used.dedup();
+                line["tau_e"] = serde_json::json!(tau_e);
+                line["distinct_tokens"] = serde_json::json!(used.len());
+                tokens_used = format!(" tau_e {tau_e:.2} tokens {}", used.len());
+            }
+            if run.model.kind == crate::model::ModelKind::Nli {
+                line["tau_d"] = serde_json::json!(tau_d);
+            }
             if done % tc.eval_every == 0 || done == end {
-                let preds = eval::predict_hard(ctx, &model, &val_tasks, tc.tau_d_end);
+                let preds = eval::predict_no_search(ctx, &model, &val_tasks, tc.tau_d_end);
                 let acc = eval::accuracy(&val_tasks, &preds);
                 line["val_id_accuracy"] = serde_json::json!(acc);
                 last_val = Some(acc);
@@ -431,9 +431,8 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                     best = Some((acc, loss));
                 }
                 bar.println(format!(
-                    "step {done}: loss {loss:.4} recon {:.4} tau_e {tau_e:.2} tau_d {tau_d:.2} tokens {} train acc {train_acc:.3} ID acc {acc:.3}",
+                    "step {done}: loss {loss:.4} recon {:.4}{tokens_used} train acc {train_acc:.3} ID acc {acc:.3}",
                     got[0][0],
-                    used.len()
                 ));
             }
             writeln!(metrics, "{line}").map_err(|e| Error::Io {
@@ -441,7 +440,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 source: e,
             })?;
             bar.set_message(format!(
-                "loss {loss:.3} acc {train_acc:.2} tau_e {tau_e:.2} {sps:.2} it/s"
+                "loss {loss:.3} acc {train_acc:.2}{tokens_used} {sps:.2} it/s"
             ));
         }
         if done % tc.checkpoint_every == 0 || done == end {

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use nli_wgpu::checkpoint;
-use nli_wgpu::model::RunConfig;
-use nli_wgpu::model::config::preset;
-use nli_wgpu::train::{TrainOptions, train};
+use nli_wgpu::model::ModelKind;
 
 fn nli() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_nli-wgpu"));
@@ -32,28 +30,9 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-/// A tiny model trained for a few steps into `dir`.
+/// A tiny NLI model trained for a few steps into `dir`.
 fn tiny_checkpoint(dir: &Path) {
-    let (model, mut tc) = preset("tiny", 20, 10).unwrap();
-    tc.steps = 4;
-    tc.eval_tasks = 4;
-    let run = RunConfig {
-        suite: "shift-l".into(),
-        model,
-        train: tc,
-    };
-    train(
-        &common::ctx(),
-        &TrainOptions {
-            run,
-            out_dir: dir.to_path_buf(),
-            resume: false,
-            stop_after: None,
-            progress: false,
-            before_step: None,
-        },
-    )
-    .unwrap();
+    common::train_tiny(ModelKind::Nli, "shift-l", 4, dir);
 }
 
 #[test]

@@ -49,6 +49,8 @@ fn whole_tiny_loss_matches_finite_differences() {
                     tau_e: 2.0,
                     tau_d: 1.0,
                     lambda: 0.5,
+                    kl_beta: 0.0,
+                    latent_ascent: false,
                     noise,
                 },
             )

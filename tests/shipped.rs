@@ -65,6 +65,8 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
                     tau_e,
                     tau_d,
                     lambda: 0.0,
+                    kl_beta: 0.0,
+                    latent_ascent: false,
                     noise: None,
                 },
             )
@@ -79,7 +81,7 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
             "{suite}: reconstruction loss {recon} per pair (chance: 46.05)"
         );
         if let Some(min) = min_id_accuracy(suite) {
-            let preds = predict_hard(&ctx, &model, &tasks, tc.tau_d_end);
+            let preds = predict_hard(&ctx, model.nli("test").unwrap(), &tasks, tc.tau_d_end);
             let acc = accuracy(&tasks, &preds);
             assert!(acc >= min, "{suite}: ID accuracy {acc} without search");
         }

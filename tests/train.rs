@@ -130,7 +130,7 @@ fn a_nan_stops_training_and_keeps_the_last_good_checkpoint() {
     // Poison one parameter before step index 3 (the 4th step).
     o.before_step = Some(Box::new(|ctx, step, model| {
         if step == 3 {
-            let (_, t) = &model.params[0];
+            let (_, t) = &model.params()[0];
             ctx.write(t, &vec![f32::NAN; t.numel()]);
         }
     }));

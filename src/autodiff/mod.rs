@@ -90,6 +90,21 @@ impl Ctx {
         Grads { map: grads }
     }
 
+    /// Run `f` on a tape of its own, with recording on: what it records
+    /// (and differentiates with `backward`) never mixes with the nodes
+    /// recorded so far, which are there again afterwards, and grad mode is
+    /// restored. An inner gradient (LPN's latent ascent) can so be taken in
+    /// the middle of recording a training step, or inside `no_grad`.
+    pub fn with_own_tape<T>(&self, f: impl FnOnce() -> T) -> T {
+        let outer = std::mem::take(&mut self.tape.borrow_mut().nodes);
+        let out = {
+            let _recording = self.enable_grad();
+            f()
+        };
+        self.tape.borrow_mut().nodes = outer;
+        out
+    }
+
     /// Forget every recorded node (a forward pass that will not be differentiated).
     pub fn clear_tape(&self) {
         self.tape.borrow_mut().nodes.clear();

@@ -84,6 +84,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     }
     let ctx = Ctx::new(&args.gpu.options())?;
     let (ckpt, model) = args.model.load(&ctx)?;
+    let model = model.nli("demo")?;
     let (suite, cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
     let id_names: Vec<String> = suite
         .programs(Split::Id, &cfg)?
@@ -101,8 +102,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     );
     println!("training saw only {}\n", id_names.join(", "));
 
-    let no_search_pred = predict_hard(&ctx, &model, &tasks, ckpt.config.train.tau_d_end);
-    let no_search_prog = inductor_programs(&ctx, &model, &tasks);
+    let no_search_pred = predict_hard(&ctx, model, &tasks, ckpt.config.train.tau_d_end);
+    let no_search_prog = inductor_programs(&ctx, model, &tasks);
     let (mut right_before, mut right_after) = (0, 0);
     let t0 = std::time::Instant::now();
     for (i, task) in tasks.iter().enumerate() {
@@ -137,7 +138,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         );
         let found = gradient_search(
             &ctx,
-            &model,
+            model,
             std::slice::from_ref(task),
             &search,
             &mut |done, total| {

@@ -19,8 +19,8 @@ pub struct EvalArgs {
     /// Tasks per split (the fixed test sets; 200 by default)
     #[arg(long, default_value_t = 200)]
     pub tasks: usize,
-    /// Methods to run: any of none, prior, gradient
-    #[arg(long, value_delimiter = ',', default_value = "none,prior,gradient")]
+    /// Methods to run [default: all of the model's kind]: NLI and D-LPN: none, prior, gradient; In-Context: none, ttt; LPN: none, gradient (s x L as set), gradient-1x100 (LPN's default search)
+    #[arg(long, value_delimiter = ',')]
     pub methods: Vec<String>,
     /// Splits to run: id, ood
     #[arg(long, value_delimiter = ',', default_value = "id,ood")]
@@ -43,7 +43,7 @@ pub struct EvalArgs {
 /// The model under evaluation, on the GPU.
 struct Loaded {
     ctx: Ctx,
-    model: nli_wgpu::model::Nli,
+    model: nli_wgpu::model::Model,
     run: nli_wgpu::model::RunConfig,
     suite: nli_wgpu::tasks::Suite,
     suite_cfg: nli_wgpu::tasks::SuiteConfig,
@@ -53,6 +53,9 @@ impl Loaded {
     fn new(args: &EvalArgs) -> anyhow::Result<Loaded> {
         let ctx = Ctx::new(&args.gpu.options())?;
         let (ckpt, model) = args.model.load(&ctx)?;
+        if !args.sweep_starts.is_empty() || !args.sweep_steps.is_empty() {
+            Method::parse("gradient", model.kind())?;
+        }
         let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
         Ok(Loaded {
             ctx,
@@ -83,7 +86,7 @@ impl Loaded {
         search: &nli_wgpu::search::SearchConfig,
         label: &str,
         quiet: bool,
-    ) -> (f32, f64) {
+    ) -> anyhow::Result<(f32, f64)> {
         let bar = progress_bar(1, label, quiet);
         let t0 = std::time::Instant::now();
         let preds = predict(
@@ -97,9 +100,9 @@ impl Loaded {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             },
-        );
+        )?;
         bar.finish_and_clear();
-        (accuracy(tasks, &preds), t0.elapsed().as_secs_f64())
+        Ok((accuracy(tasks, &preds), t0.elapsed().as_secs_f64()))
     }
 }
 
@@ -136,18 +139,15 @@ fn write_figure<F: nli_wgpu::plot::Figure>(fig: anyhow::Result<F>, report: &std:
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     // Bad method or split names fail before any work.
-    let methods = args
-        .methods
-        .iter()
-        .map(|m| match m.as_str() {
-            "none" => Ok(Method::NoSearch),
-            "prior" => Ok(Method::PriorSearch),
-            "gradient" => Ok(Method::GradientSearch),
-            other => Err(anyhow::anyhow!(
-                "unknown method `{other}`: expected none, prior or gradient"
-            )),
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let kind = args.model.checkpoint()?.config.model.kind;
+    let methods = if args.methods.is_empty() {
+        Method::for_kind(kind).to_vec()
+    } else {
+        args.methods
+            .iter()
+            .map(|m| Method::parse(m, kind))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let splits = parse_splits(&args.splits)?;
     if !args.sweep_starts.is_empty() || !args.sweep_steps.is_empty() {
         return run_sweep(args, &splits);
@@ -156,6 +156,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let out = report_path(args, "eval");
     let mut report = EvalReport {
         suite: m.run.suite.clone(),
+        model: kind,
         checkpoint: args.model.label(),
         adapter: m.ctx.gpu.summary.name.clone(),
         search: args.search.config(),
@@ -164,10 +165,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     for &split in &splits {
         let tasks = m.test_tasks(split, args.tasks)?;
         for &method in &methods {
-            let label = format!("{} {}", method.label(), split.name());
-            let (acc, seconds) = m.measure(&tasks, method, &report.search, &label, args.quiet);
+            let label = format!("{} {}", method.label(kind), split.name());
+            let (acc, seconds) = m.measure(&tasks, method, &report.search, &label, args.quiet)?;
             let row = EvalRow {
                 method,
+                label: method.label(kind),
                 split: split.name().to_string(),
                 accuracy: acc,
                 tasks: tasks.len(),
@@ -175,10 +177,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             };
             eprintln!(
                 "{} {}: accuracy {:.3} ({:.1} s)",
-                method.label(),
-                row.split,
-                row.accuracy,
-                row.seconds
+                row.label, row.split, row.accuracy, row.seconds
             );
             report.rows.push(row);
             // Each finished row is on disk at once: a long evaluation that
@@ -229,7 +228,7 @@ fn run_sweep(args: &EvalArgs, splits: &[Split]) -> anyhow::Result<()> {
                 cfg.steps = l;
                 let label = format!("{} s={s} L={l}", split.name());
                 let (acc, seconds) =
-                    m.measure(&tasks, Method::GradientSearch, &cfg, &label, args.quiet);
+                    m.measure(&tasks, Method::GradientSearch, &cfg, &label, args.quiet)?;
                 let point = SweepPoint {
                     split: split.name().to_string(),
                     starts: s,

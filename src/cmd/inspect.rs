@@ -3,6 +3,7 @@
 use clap::Args;
 use nli_wgpu::Ctx;
 use nli_wgpu::inspect::{family_programs, token_usage};
+use nli_wgpu::model::Model;
 use nli_wgpu::tasks::Split;
 
 use super::{GpuArgs, ModelArgs};
@@ -28,7 +29,16 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         let families = suite
             .programs(split, &suite_cfg)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let found = family_programs(&ctx, &model, &families, &suite_cfg, args.tasks, args.seed);
+        let found = match &model {
+            Model::Nli(m) => family_programs(&ctx, m, &families, &suite_cfg, args.tasks, args.seed),
+            Model::DLpn(m) => {
+                family_programs(&ctx, m, &families, &suite_cfg, args.tasks, args.seed)
+            }
+            other => anyhow::bail!(
+                "inspect shows the programs of models with an inductor (nli, d-lpn); this is a {} model",
+                other.kind().label()
+            ),
+        };
         println!(
             "{} {} programs written by the inductor (no search), {} tasks each:",
             suite.name(),

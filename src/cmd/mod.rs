@@ -69,15 +69,20 @@ impl ModelArgs {
         }
     }
 
-    pub fn load(
-        &self,
-        ctx: &Ctx,
-    ) -> anyhow::Result<(nli_wgpu::checkpoint::Checkpoint, nli_wgpu::model::Nli)> {
-        let ckpt = match &self.checkpoint {
+    /// The checkpoint (no GPU needed): its config says the model kind.
+    pub fn checkpoint(&self) -> anyhow::Result<nli_wgpu::checkpoint::Checkpoint> {
+        Ok(match &self.checkpoint {
             Some(path) => nli_wgpu::checkpoint::load(path)
                 .with_context(|| format!("loading the model {}", path.display()))?,
             None => nli_wgpu::shipped::load(&self.suite)?,
-        };
+        })
+    }
+
+    pub fn load(
+        &self,
+        ctx: &Ctx,
+    ) -> anyhow::Result<(nli_wgpu::checkpoint::Checkpoint, nli_wgpu::model::Model)> {
+        let ckpt = self.checkpoint()?;
         let model = nli_wgpu::train::load_model(ctx, &ckpt)?;
         Ok((ckpt, model))
     }

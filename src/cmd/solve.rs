@@ -30,6 +30,7 @@ pub struct SolveArgs {
 pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let ctx = Ctx::new(&args.gpu.options())?;
     let (ckpt, model) = args.model.load(&ctx)?;
+    let model = model.nli("solve")?;
     let suite_cfg = SuiteConfig {
         n: ckpt.config.model.n,
         v: ckpt.config.model.v,
@@ -39,7 +40,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let bar = progress_bar(1, "gradient search (steps)", args.quiet);
     let results = gradient_search(
         &ctx,
-        &model,
+        model,
         &tasks,
         &args.search.config(),
         &mut |done, total| {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use nli_wgpu::Ctx;
-use nli_wgpu::model::RunConfig;
 use nli_wgpu::model::config::preset;
+use nli_wgpu::model::{ModelKind, RunConfig};
 use nli_wgpu::train::{TrainOptions, train};
 
 use super::GpuArgs;
@@ -20,13 +20,16 @@ pub struct TrainArgs {
     /// shift-l, shift-p or comp-i
     #[arg(long, default_value = "shift-l")]
     pub suite: String,
+    /// Model kind: nli, or a baseline of the paper's Table 1: in-context, lpn, d-lpn [default: nli]
+    #[arg(long)]
+    pub model: Option<String>,
     /// tiny, cpu or gpu (SPEC sizes)
     #[arg(long, default_value = "cpu")]
     pub preset: String,
     /// JSON file with any part of the run config, e.g. {"train": {"steps": 500}}
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Run directory (checkpoint, config.json, metrics.jsonl) [default: runs/<suite>-<preset>]
+    /// Run directory (checkpoint, config.json, metrics.jsonl) [default: runs/<suite>-<preset>, runs/<model>-<suite>-<preset> for a baseline]
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Continue the run in --out from its checkpoint
@@ -100,6 +103,24 @@ pub struct RunOverrides {
     /// Program length T
     #[arg(long, help_heading = "Model")]
     pub program_len: Option<usize>,
+    /// Baselines: LPN latent size d_z
+    #[arg(long, help_heading = "Model")]
+    pub latent_dim: Option<usize>,
+    /// Baselines: blocks of the one-pass decoder
+    #[arg(long, help_heading = "Model")]
+    pub decoder_layers: Option<usize>,
+    /// Baselines: MLP width of the decoder, as a multiple of D
+    #[arg(long, help_heading = "Model")]
+    pub decoder_mlp_mult: Option<usize>,
+    /// Linear learning-rate warm-up steps [default: 0 for nli, 100 for the baselines]
+    #[arg(long, help_heading = "Training")]
+    pub warmup_steps: Option<usize>,
+    /// LPN: weight of the KL term
+    #[arg(long, help_heading = "Training")]
+    pub kl_beta: Option<f32>,
+    /// LPN: latent ascent steps in training, 1 ("Grad 1") or 0
+    #[arg(long, help_heading = "Training")]
+    pub lpn_train_grad: Option<usize>,
 }
 
 impl RunOverrides {
@@ -132,7 +153,10 @@ impl RunOverrides {
             log_every,
             eval_every,
             checkpoint_every,
-            eval_tasks
+            eval_tasks,
+            warmup_steps,
+            kl_beta,
+            lpn_train_grad
         );
         put!(
             model,
@@ -142,7 +166,10 @@ impl RunOverrides {
             interpreter_layers,
             mlp_mult,
             codebook,
-            program_len
+            program_len,
+            latent_dim,
+            decoder_layers,
+            decoder_mlp_mult
         );
         serde_json::json!({ "train": train, "model": model })
     }
@@ -152,7 +179,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}", args.suite, args.preset)));
+        .unwrap_or_else(|| match args.model.as_deref() {
+            None | Some("nli") => PathBuf::from(format!("runs/{}-{}", args.suite, args.preset)),
+            Some(kind) => PathBuf::from(format!("runs/{kind}-{}-{}", args.suite, args.preset)),
+        });
     let base = if args.resume {
         nli_wgpu::checkpoint::load(&out)
             .with_context(|| format!("--resume needs a checkpoint in {}", out.display()))?
@@ -161,13 +191,31 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let suite: nli_wgpu::tasks::Suite =
             args.suite.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         let cfg = nli_wgpu::tasks::SuiteConfig::default();
-        let (model, train) = preset(&args.preset, cfg.n, cfg.v)?;
+        let (mut model, mut train) = preset(&args.preset, cfg.n, cfg.v)?;
+        if let Some(kind) = &args.model {
+            model.kind = kind.parse()?;
+            if model.kind != ModelKind::Nli {
+                // BASELINES §0: the baselines warm the learning rate up.
+                train.warmup_steps = 100;
+            }
+        }
         RunConfig {
             suite: suite.name().to_string(),
             model,
             train,
         }
     };
+    if let (true, Some(kind)) = (args.resume, &args.model) {
+        let kind: ModelKind = kind.parse()?;
+        if kind != base.model.kind {
+            anyhow::bail!(
+                "{} holds a {} model; --model {} cannot resume it",
+                out.display(),
+                base.model.kind.name(),
+                kind.name()
+            );
+        }
+    }
     let mut run = base;
     if let Some(path) = &args.config {
         let text =
@@ -191,7 +239,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let ctx = Ctx::new(&args.gpu.options())?;
     let model_params = {
         let _g = ctx.no_grad();
-        nli_wgpu::model::Nli::build(
+        nli_wgpu::model::Model::build(
             &ctx,
             &run.model,
             &mut nli_wgpu::model::layers::RandomInit::new(0),
@@ -199,7 +247,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .param_count()
     };
     eprintln!(
-        "training {} on {} ({} parameters, {} steps of {} tasks x {} pairs) into {}",
+        "training {} {} on {} ({} parameters, {} steps of {} tasks x {} pairs) into {}",
+        run.model.kind.label(),
         run.suite,
         ctx.gpu.summary.name,
         model_params,

@@ -4,11 +4,88 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Which model a run trains: NLI or one of the paper's baselines
+/// (BASELINES.md). Checkpoints record it; commands refuse kinds they cannot
+/// use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// Inductor + recurrent interpreter (SPEC §2).
+    #[default]
+    Nli,
+    /// Pair encoder, pair tokens in context of a one-pass decoder (BASELINES §1).
+    InContext,
+    /// Gaussian latent program, leave-one-out pooled samples (BASELINES §3).
+    Lpn,
+    /// NLI's inductor read by a one-pass decoder (BASELINES §4).
+    DLpn,
+}
+
+impl ModelKind {
+    pub const NAMES: &'static str = "nli, in-context, lpn or d-lpn";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Nli => "nli",
+            ModelKind::InContext => "in-context",
+            ModelKind::Lpn => "lpn",
+            ModelKind::DLpn => "d-lpn",
+        }
+    }
+
+    /// How the paper's table names the model.
+    pub fn label(self) -> &'static str {
+        match self {
+            ModelKind::Nli => "NLI",
+            ModelKind::InContext => "In-Context",
+            ModelKind::Lpn => "LPN",
+            ModelKind::DLpn => "D-LPN",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<ModelKind> {
+        [
+            ModelKind::Nli,
+            ModelKind::InContext,
+            ModelKind::Lpn,
+            ModelKind::DLpn,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "unknown model kind `{s}`: expected {}",
+                ModelKind::NAMES
+            ))
+        })
+    }
+}
+
+fn default_latent_dim() -> usize {
+    32
+}
+fn default_decoder_layers() -> usize {
+    2
+}
+fn default_one() -> usize {
+    1
+}
+fn default_kl_beta() -> f32 {
+    1e-4
+}
+
 /// Sizes of the model. The task sizes `n` (sequence length) and `v` (values)
 /// come from the suite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// The model kind (absent in checkpoints made before baselines existed:
+    /// NLI).
+    #[serde(default)]
+    pub kind: ModelKind,
     /// Values per position (V).
     pub v: usize,
     /// Sequence length (N).
@@ -27,6 +104,15 @@ pub struct ModelConfig {
     pub codebook: usize,
     /// Program length (T).
     pub program_len: usize,
+    /// Baselines: the latent size d_z of LPN.
+    #[serde(default = "default_latent_dim")]
+    pub latent_dim: usize,
+    /// Baselines: blocks of the one-pass decoder.
+    #[serde(default = "default_decoder_layers")]
+    pub decoder_layers: usize,
+    /// Baselines: MLP width of the decoder's blocks, as a multiple of D.
+    #[serde(default = "default_one")]
+    pub decoder_mlp_mult: usize,
 }
 
 impl ModelConfig {
@@ -60,8 +146,14 @@ impl ModelConfig {
             || self.inductor_layers == 0
             || self.interpreter_layers == 0
             || self.mlp_mult == 0
+            || self.decoder_layers == 0
+            || self.decoder_mlp_mult == 0
+            || self.latent_dim == 0
         {
-            return bad("program_len, layers and mlp_mult must be positive".into());
+            return bad(
+                "program_len, layers, mlp_mult, decoder sizes and latent_dim must be positive"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -93,6 +185,16 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
     /// Tasks of the fixed ID test set used for validation during training.
     pub eval_tasks: usize,
+    /// Linear learning-rate warm-up over the first steps (0: none; the
+    /// baselines use 100, BASELINES §0).
+    #[serde(default)]
+    pub warmup_steps: usize,
+    /// LPN: weight of the KL term.
+    #[serde(default = "default_kl_beta")]
+    pub kl_beta: f32,
+    /// LPN: latent ascent steps during training (1: "Grad 1", 0: "Grad 0").
+    #[serde(default = "default_one")]
+    pub lpn_train_grad: usize,
 }
 
 /// A whole run: what `train` saves next to each checkpoint.
@@ -125,8 +227,12 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         eval_every: 200,
         checkpoint_every: 200,
         eval_tasks: 200,
+        warmup_steps: 0,
+        kl_beta: default_kl_beta(),
+        lpn_train_grad: 1,
     };
     let base = ModelConfig {
+        kind: ModelKind::Nli,
         v,
         n,
         d: 64,
@@ -136,6 +242,9 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         mlp_mult: 4,
         codebook: 32,
         program_len: 12,
+        latent_dim: default_latent_dim(),
+        decoder_layers: default_decoder_layers(),
+        decoder_mlp_mult: 1,
     };
     match name {
         "cpu" => Ok((base, train)),
@@ -163,6 +272,8 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
                 mlp_mult: 2,
                 codebook: 6,
                 program_len: 4,
+                latent_dim: 8,
+                decoder_layers: 1,
                 ..base
             },
             TrainConfig {
@@ -216,7 +327,26 @@ impl TrainConfig {
         if self.log_every == 0 || self.eval_every == 0 || self.checkpoint_every == 0 {
             return bad("log_every, eval_every and checkpoint_every must be positive".into());
         }
+        if self.lpn_train_grad > 1 {
+            return bad(format!(
+                "lpn_train_grad={} must be 0 or 1",
+                self.lpn_train_grad
+            ));
+        }
+        if !(self.kl_beta >= 0.0 && self.kl_beta.is_finite()) {
+            return bad(format!("kl_beta={} must be >= 0", self.kl_beta));
+        }
         Ok(())
+    }
+
+    /// The learning rate at `step`: linear warm-up over `warmup_steps`, then
+    /// constant.
+    pub fn lr_at(&self, step: usize) -> f32 {
+        if step < self.warmup_steps {
+            self.lr * (step + 1) as f32 / self.warmup_steps as f32
+        } else {
+            self.lr
+        }
     }
 
     /// Temperatures (tau_e, tau_d) at `step`: exponential from start to end

@@ -10,9 +10,15 @@
 //! LayerNorm.
 
 pub mod config;
+pub mod decoder;
+pub mod dlpn;
+pub mod in_context;
+pub mod kind;
 pub mod layers;
+pub mod lpn;
 
-pub use config::{ModelConfig, RunConfig, TrainConfig};
+pub use config::{ModelConfig, ModelKind, RunConfig, TrainConfig};
+pub use kind::Model;
 pub use layers::InitKind;
 use layers::{Block, Builder, LayerNorm, Linear, ParamSource};
 
@@ -53,20 +59,184 @@ impl StepNoise {
     }
 }
 
+/// The inductor q_phi (SPEC §2): pairs -> slot embeddings -> token logits.
+/// NLI and D-LPN share it.
+pub struct Inductor {
+    cfg: ModelConfig,
+    value: Tensor,
+    position: Tensor,
+    type_x: Tensor,
+    type_y: Tensor,
+    slots: Tensor,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+    head_hidden: Linear,
+    head_out: Linear,
+}
+
+impl Inductor {
+    /// Its parameters, named under the builder's current scope.
+    pub fn new(b: &mut Builder, cfg: &ModelConfig) -> Inductor {
+        let d = cfg.d;
+        let emb = InitKind::Normal(1.0 / (d as f32).sqrt());
+        Inductor {
+            cfg: cfg.clone(),
+            value: b.param("value_embed", &[cfg.v, d], emb),
+            position: b.param("position_embed", &[cfg.n, d], emb),
+            type_x: b.param("type_x", &[d], emb),
+            type_y: b.param("type_y", &[d], emb),
+            slots: b.param("slots", &[cfg.program_len, d], emb),
+            blocks: (0..cfg.inductor_layers)
+                .map(|i| Block::new(b, &format!("block{i}"), d, cfg.heads, cfg.mlp_mult))
+                .collect(),
+            norm: LayerNorm::new(b, "norm", d),
+            head_hidden: Linear::new(b, "head_hidden", d, d),
+            head_out: Linear::new(b, "head_out", d, cfg.codebook),
+        }
+    }
+
+    /// Encode each pair independently: x, y u32 [P, N] -> slot outputs
+    /// e [P, T, D].
+    pub fn encode(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        let (n, t) = (self.cfg.n, self.cfg.program_len);
+        let p = x.dim(0);
+        let side = |idx: &Tensor, type_embed: &Tensor| {
+            let e = ctx.embedding(&self.value, idx);
+            let e = ctx.add_broadcast(&e, &self.position);
+            ctx.add_broadcast(&e, type_embed)
+        };
+        let ex = side(x, &self.type_x);
+        let ey = side(y, &self.type_y);
+        let slots = ctx.expand(&self.slots, 0, p);
+        let mut h = ctx.concat(&[&ex, &ey, &slots], 1);
+        for block in &self.blocks {
+            h = block.forward(ctx, &h);
+        }
+        let h = self.norm.forward(ctx, &h);
+        ctx.slice(&h, 1, 2 * n, t)
+    }
+
+    /// The shared head f_phi: e [.., T, D] -> token logits [.., T, K].
+    pub fn token_logits(&self, ctx: &Ctx, e: &Tensor) -> Tensor {
+        let h = ctx.gelu(&self.head_hidden.forward(ctx, e));
+        self.head_out.forward(ctx, &h)
+    }
+
+    /// Leave-one-out token logits of a batch x, y u32 [B, m, N]: for pair j,
+    /// the head of the mean of the other pairs' slot embeddings (each pair
+    /// encoded once: (sum - e_j) / (m - 1)). [B, m, T, K].
+    pub fn leave_one_out_logits(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        let (t, d) = (self.cfg.program_len, self.cfg.d);
+        assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");
+        let e = self.encode(
+            ctx,
+            &ctx.reshape(x, &[b * m, n]),
+            &ctx.reshape(y, &[b * m, n]),
+        );
+        let e = ctx.reshape(&e, &[b, m, t, d]);
+        let total = ctx.expand(&ctx.sum_axis(&e, 1), 1, m);
+        let loo = ctx.scale(&ctx.sub(&total, &e), 1.0 / (m - 1) as f32);
+        self.token_logits(ctx, &loo)
+    }
+
+    /// Pooled slot embeddings of whole specifications: x, y u32 [B, m, N]
+    /// -> ebar [B, T, D] (mean over the m pairs).
+    pub fn pooled_embedding(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        let e = self.encode(
+            ctx,
+            &ctx.reshape(x, &[b * m, n]),
+            &ctx.reshape(y, &[b * m, n]),
+        );
+        ctx.mean_axis(
+            &ctx.reshape(&e, &[b, m, self.cfg.program_len, self.cfg.d]),
+            1,
+        )
+    }
+}
+
+/// `sum_{k != SKIP} [1 - exp(sum_rows log(1 - q_k))]`, q = softmax(logits)
+/// over every row of `logits` [.., K]: the expected number of distinct
+/// tokens used.
+pub fn distinct_token_regulariser(ctx: &Ctx, logits: &Tensor) -> Tensor {
+    let k = logits.dim(-1);
+    let rows = logits.numel() / k;
+    let q = ctx.softmax(&ctx.reshape(logits, &[rows, k]));
+    let unused_log = ctx.sum_axis(&ctx.log1m_clamped(&q, ONE_MINUS_Q_FLOOR), 0);
+    let unused = ctx.slice(&ctx.exp(&unused_log), 0, SKIP + 1, k - 1);
+    ctx.add_scalar(&ctx.scale(&ctx.sum_all(&unused), -1.0), (k - 1) as f32)
+}
+
+/// A model that writes token programs with an inductor and runs them on
+/// inputs: what test-time program search needs (NLI and D-LPN).
+pub trait ProgramModel {
+    fn config(&self) -> &ModelConfig;
+    fn inductor(&self) -> &Inductor;
+    /// Output distributions [P, N, V] of programs z [P, T, K] run on inputs
+    /// x u32 [P, N]. `tau_d` and `noise` are the interpreter's; a model
+    /// without interpreter noise ignores them.
+    fn execute(
+        &self,
+        ctx: &Ctx,
+        x: &Tensor,
+        z: &Tensor,
+        tau_d: f32,
+        noise: Option<StepNoise>,
+    ) -> Tensor;
+    /// The same model with its parameters detached: search differentiates
+    /// with respect to the slot embeddings only, never the weights.
+    fn frozen(&self, ctx: &Ctx) -> Self
+    where
+        Self: Sized;
+
+    fn pooled_embedding(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        self.inductor().pooled_embedding(ctx, x, y)
+    }
+
+    fn token_logits(&self, ctx: &Ctx, e: &Tensor) -> Tensor {
+        self.inductor().token_logits(ctx, e)
+    }
+
+    /// Prediction without search: the hard program one_hot(argmax l) from
+    /// all specification pairs, run without noise at `tau_d` on the queries
+    /// (u32 [B, N]). Returns the output distributions [B, N, V].
+    fn predict_hard(
+        &self,
+        ctx: &Ctx,
+        spec_x: &Tensor,
+        spec_y: &Tensor,
+        query_x: &Tensor,
+        tau_d: f32,
+    ) -> Tensor {
+        let ebar = self.pooled_embedding(ctx, spec_x, spec_y);
+        let logits = self.token_logits(ctx, &ebar);
+        self.execute(ctx, query_x, &hard_program(ctx, &logits), tau_d, None)
+    }
+}
+
+/// one_hot(argmax logits) along the last axis.
+pub fn hard_program(ctx: &Ctx, logits: &Tensor) -> Tensor {
+    ctx.gumbel_softmax(
+        logits,
+        Gumbel {
+            tau: 1.0,
+            noise: None,
+            hard: true,
+        },
+    )
+}
+
+/// Every parameter of a model detached from the tape, in creation order.
+pub fn detached_params(ctx: &Ctx, params: &[(String, Tensor)]) -> layers::GivenParams {
+    layers::GivenParams::new(params.iter().map(|(_, t)| ctx.detach(t)).collect())
+}
+
 pub struct Nli {
     pub cfg: ModelConfig,
     /// Every parameter with its name, in creation order.
     pub params: Vec<(String, Tensor)>,
-    // Inductor.
-    ind_value: Tensor,
-    ind_position: Tensor,
-    type_x: Tensor,
-    type_y: Tensor,
-    slots: Tensor,
-    ind_blocks: Vec<Block>,
-    ind_norm: LayerNorm,
-    head_hidden: Linear,
-    head_out: Linear,
+    pub inductor: Inductor,
     // Interpreter.
     io_embed: Tensor,
     int_position: Tensor,
@@ -78,56 +248,61 @@ pub struct Nli {
     identity: Tensor,
 }
 
-/// Temperatures, regulariser weight and noise of one loss evaluation.
+/// Temperatures, loss weights and noise of one loss evaluation.
 #[derive(Clone, Copy, Debug)]
 pub struct LossSettings {
     pub tau_e: f32,
     pub tau_d: f32,
+    /// Weight of the distinct-token regulariser (NLI, D-LPN).
     pub lambda: f32,
+    /// Weight of the KL term (LPN).
+    pub kl_beta: f32,
+    /// LPN: one latent ascent step before the loss ("Grad 1").
+    pub latent_ascent: bool,
     pub noise: Option<StepNoise>,
+}
+
+impl LossSettings {
+    /// The settings of `tc` at training step `step`.
+    pub fn at_step(tc: &TrainConfig, step: usize) -> LossSettings {
+        let (tau_e, tau_d) = tc.temperatures(step);
+        LossSettings {
+            tau_e,
+            tau_d,
+            lambda: tc.lambda,
+            kl_beta: tc.kl_beta,
+            latent_ascent: tc.lpn_train_grad > 0,
+            noise: Some(StepNoise {
+                seed: tc.seed,
+                step: step as u32,
+            }),
+        }
+    }
 }
 
 /// The parts of the training loss, all on the GPU.
 pub struct LossParts {
     pub loss: Tensor,
+    /// The reconstruction term.
     pub recon: Tensor,
-    pub reg: Tensor,
-    /// Leave-one-out token logits [batch, pairs, T, K].
-    pub logits: Tensor,
-    /// Output distributions [batch * pairs, N, V].
-    pub pi: Tensor,
+    /// Further logged terms by name: the regulariser (`reg`) of NLI and
+    /// D-LPN, the KL term (`kl`) of LPN.
+    pub extra: Vec<(&'static str, Tensor)>,
+    /// Leave-one-out token logits [batch, pairs, T, K] of program models.
+    pub logits: Option<Tensor>,
+    /// Scores [rows, N, V] whose argmax is the prediction of each
+    /// reconstructed output...
+    pub pred: Tensor,
+    /// ...and those outputs, u32 [rows, N].
+    pub targets: Tensor,
 }
 
 impl Nli {
     pub fn build(ctx: &Ctx, cfg: &ModelConfig, source: &mut dyn ParamSource) -> Nli {
-        let (d, v, n, k, t) = (cfg.d, cfg.v, cfg.n, cfg.codebook, cfg.program_len);
+        let (d, v, n, k) = (cfg.d, cfg.v, cfg.n, cfg.codebook);
         let emb = InitKind::Normal(1.0 / (d as f32).sqrt());
         let mut bld = Builder::new(ctx, source);
-        let (
-            ind_value,
-            ind_position,
-            type_x,
-            type_y,
-            slots,
-            ind_blocks,
-            ind_norm,
-            head_hidden,
-            head_out,
-        ) = bld.scope("inductor", |b| {
-            (
-                b.param("value_embed", &[v, d], emb),
-                b.param("position_embed", &[n, d], emb),
-                b.param("type_x", &[d], emb),
-                b.param("type_y", &[d], emb),
-                b.param("slots", &[t, d], emb),
-                (0..cfg.inductor_layers)
-                    .map(|i| Block::new(b, &format!("block{i}"), d, cfg.heads, cfg.mlp_mult))
-                    .collect::<Vec<_>>(),
-                LayerNorm::new(b, "norm", d),
-                Linear::new(b, "head_hidden", d, d),
-                Linear::new(b, "head_out", d, k),
-            )
-        });
+        let inductor = bld.scope("inductor", |b| Inductor::new(b, cfg));
         let (io_embed, int_position, token_embed, int_blocks, int_norm, int_head) =
             bld.scope("interpreter", |b| {
                 (
@@ -149,15 +324,7 @@ impl Nli {
         Nli {
             cfg: cfg.clone(),
             params,
-            ind_value,
-            ind_position,
-            type_x,
-            type_y,
-            slots,
-            ind_blocks,
-            ind_norm,
-            head_hidden,
-            head_out,
+            inductor,
             io_embed,
             int_position,
             token_embed,
@@ -174,33 +341,6 @@ impl Nli {
 
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|(_, t)| t.numel()).sum()
-    }
-
-    /// Encode each pair independently: x, y u32 [P, N] -> slot outputs
-    /// e [P, T, D].
-    pub fn encode(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
-        let (n, t) = (self.cfg.n, self.cfg.program_len);
-        let p = x.dim(0);
-        let side = |idx: &Tensor, type_embed: &Tensor| {
-            let e = ctx.embedding(&self.ind_value, idx);
-            let e = ctx.add_broadcast(&e, &self.ind_position);
-            ctx.add_broadcast(&e, type_embed)
-        };
-        let ex = side(x, &self.type_x);
-        let ey = side(y, &self.type_y);
-        let slots = ctx.expand(&self.slots, 0, p);
-        let mut h = ctx.concat(&[&ex, &ey, &slots], 1);
-        for block in &self.ind_blocks {
-            h = block.forward(ctx, &h);
-        }
-        let h = self.ind_norm.forward(ctx, &h);
-        ctx.slice(&h, 1, 2 * n, t)
-    }
-
-    /// The shared head f_phi: e [.., T, D] -> token logits [.., T, K].
-    pub fn token_logits(&self, ctx: &Ctx, e: &Tensor) -> Tensor {
-        let h = ctx.gelu(&self.head_hidden.forward(ctx, e));
-        self.head_out.forward(ctx, &h)
     }
 
     /// s = E_io^T pi + P for distributions pi [P, N, V].
@@ -251,104 +391,73 @@ impl Nli {
     /// The training loss of a batch: x, y u32 [B, m, N]; leave-one-out
     /// reconstruction plus `lambda` times the distinct-token regulariser.
     pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
-        let LossSettings {
-            tau_e,
-            tau_d,
-            lambda,
-            noise,
-        } = s;
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
-        let (t, k, d) = (self.cfg.program_len, self.cfg.codebook, self.cfg.d);
-        assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");
-        let xf = ctx.reshape(x, &[b * m, n]);
-        let yf = ctx.reshape(y, &[b * m, n]);
-        // Encode each pair once; the leave-one-out mean for pair j is
-        // (sum - e_j) / (m - 1).
-        let e = ctx.reshape(&self.encode(ctx, &xf, &yf), &[b, m, t, d]);
-        let total = ctx.expand(&ctx.sum_axis(&e, 1), 1, m);
-        let loo = ctx.scale(&ctx.sub(&total, &e), 1.0 / (m - 1) as f32);
-        let logits = self.token_logits(ctx, &loo);
+        let (t, k) = (self.cfg.program_len, self.cfg.codebook);
+        let logits = self.inductor.leave_one_out_logits(ctx, x, y);
         let z = ctx.gumbel_softmax(
             &logits,
             Gumbel {
-                tau: tau_e,
-                noise: noise.map(|nz| nz.inductor()),
+                tau: s.tau_e,
+                noise: s.noise.map(|nz| nz.inductor()),
                 hard: false,
             },
         );
-        let pi = self.execute(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]), tau_d, noise);
-        let targets = ctx.reshape(&yf, &[b * m * n]);
+        let xf = ctx.reshape(x, &[b * m, n]);
+        let pi = self.execute(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]), s.tau_d, s.noise);
+        let targets = ctx.reshape(y, &[b * m, n]);
         let nll = ctx.nll_probs(
             &ctx.reshape(&pi, &[b * m * n, self.cfg.v]),
-            &targets,
+            &ctx.reshape(y, &[b * m * n]),
             LOG_PROB_FLOOR,
         );
         let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
-        let reg = self.distinct_token_regulariser(ctx, &logits);
-        let loss = ctx.add(&recon, &ctx.scale(&reg, lambda));
-        LossParts {
-            loss,
-            recon,
-            reg,
-            logits,
-            pi,
-        }
+        program_loss(ctx, recon, logits, pi, targets, s.lambda)
+    }
+}
+
+/// The loss of a program model (NLI, D-LPN) from its reconstruction term:
+/// plus `lambda` times the distinct-token regulariser of the logits.
+pub(crate) fn program_loss(
+    ctx: &Ctx,
+    recon: Tensor,
+    logits: Tensor,
+    pred: Tensor,
+    targets: Tensor,
+    lambda: f32,
+) -> LossParts {
+    let reg = distinct_token_regulariser(ctx, &logits);
+    LossParts {
+        loss: ctx.add(&recon, &ctx.scale(&reg, lambda)),
+        recon,
+        extra: vec![("reg", reg)],
+        logits: Some(logits),
+        pred,
+        targets,
+    }
+}
+
+impl ProgramModel for Nli {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
     }
 
-    /// `sum_{k != SKIP} [1 - exp(sum_rows log(1 - q_k))]`, q = softmax(logits)
-    /// over every (task, pair, slot) row: the expected number of distinct
-    /// tokens used.
-    pub fn distinct_token_regulariser(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
-        let k = self.cfg.codebook;
-        let rows = logits.numel() / k;
-        let q = ctx.softmax(&ctx.reshape(logits, &[rows, k]));
-        let unused_log = ctx.sum_axis(&ctx.log1m_clamped(&q, ONE_MINUS_Q_FLOOR), 0);
-        let unused = ctx.slice(&ctx.exp(&unused_log), 0, SKIP + 1, k - 1);
-        ctx.add_scalar(&ctx.scale(&ctx.sum_all(&unused), -1.0), (k - 1) as f32)
+    fn inductor(&self) -> &Inductor {
+        &self.inductor
     }
 
-    /// Pooled slot embeddings of whole specifications: x, y u32 [B, m, N]
-    /// -> ebar [B, T, D] (mean over the m pairs).
-    pub fn pooled_embedding(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
-        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
-        let e = self.encode(
-            ctx,
-            &ctx.reshape(x, &[b * m, n]),
-            &ctx.reshape(y, &[b * m, n]),
-        );
-        ctx.mean_axis(
-            &ctx.reshape(&e, &[b, m, self.cfg.program_len, self.cfg.d]),
-            1,
-        )
-    }
-
-    /// Prediction without search: the hard program one_hot(argmax l) from
-    /// all specification pairs, run without noise at `tau_d` on the queries
-    /// (u32 [B, N]). Returns pi [B, N, V].
-    pub fn predict_hard(
+    fn execute(
         &self,
         ctx: &Ctx,
-        spec_x: &Tensor,
-        spec_y: &Tensor,
-        query_x: &Tensor,
+        x: &Tensor,
+        z: &Tensor,
         tau_d: f32,
+        noise: Option<StepNoise>,
     ) -> Tensor {
-        let ebar = self.pooled_embedding(ctx, spec_x, spec_y);
-        let logits = self.token_logits(ctx, &ebar);
-        let z = self.hard_program(ctx, &logits);
-        self.execute(ctx, query_x, &z, tau_d, None)
+        Nli::execute(self, ctx, x, z, tau_d, noise)
     }
 
-    /// one_hot(argmax logits) along the last axis.
-    pub fn hard_program(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
-        ctx.gumbel_softmax(
-            logits,
-            Gumbel {
-                tau: 1.0,
-                noise: None,
-                hard: true,
-            },
-        )
+    fn frozen(&self, ctx: &Ctx) -> Nli {
+        Nli::build(ctx, &self.cfg, &mut detached_params(ctx, &self.params))
     }
 }
 

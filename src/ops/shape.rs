@@ -2,7 +2,7 @@
 
 use crate::ctx::Ctx;
 use crate::gpu::Storage;
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 
 /// One block copy along an axis of tensors viewed as [outer, axis, inner].
 struct AxisCopy {
@@ -41,7 +41,7 @@ impl Ctx {
             "reshape {:?} -> {shape:?}",
             x.shape()
         );
-        if x.dtype() == crate::tensor::DType::U32 {
+        if x.dtype() == DType::U32 {
             // Indices carry no gradient: a plain view.
             return self.tensor_on(shape.to_vec(), x.dtype(), x.storage_rc().clone(), false);
         }
@@ -80,6 +80,10 @@ impl Ctx {
         );
         let mut shape = x.shape().to_vec();
         shape[ax] = len;
+        if x.dtype() == DType::U32 {
+            // Indices carry no gradient: the copied words keep their type.
+            return self.tensor_on(shape, DType::U32, std::rc::Rc::new(out), false);
+        }
         let full = x.shape().to_vec();
         self.op_output("slice", shape, out, &[x], move |ctx, g| {
             // Gradient of a slice: zeros with g written back in place.
@@ -138,6 +142,13 @@ impl Ctx {
                 &out,
             );
             start += len;
+        }
+        if xs[0].dtype() == DType::U32 {
+            assert!(
+                xs.iter().all(|x| x.dtype() == DType::U32),
+                "concat of indices with floats"
+            );
+            return self.tensor_on(shape, DType::U32, std::rc::Rc::new(out), false);
         }
         self.op_output("concat", shape, out, xs, move |ctx, g| {
             let mut start = 0;

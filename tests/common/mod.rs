@@ -35,3 +35,35 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rtol: f32, atol: f32)
         );
     }
 }
+
+/// A tiny model of `kind` trained `steps` steps on `suite` into `dir`;
+/// returns its last loss.
+pub fn train_tiny(
+    kind: nli_wgpu::model::ModelKind,
+    suite: &str,
+    steps: usize,
+    dir: &std::path::Path,
+) -> f32 {
+    let (mut model, mut train) = nli_wgpu::model::config::preset("tiny", 20, 10).unwrap();
+    model.kind = kind;
+    train.steps = steps;
+    train.eval_tasks = 4;
+    let run = nli_wgpu::model::RunConfig {
+        suite: suite.into(),
+        model,
+        train,
+    };
+    nli_wgpu::train::train(
+        &ctx(),
+        &nli_wgpu::train::TrainOptions {
+            run,
+            out_dir: dir.to_path_buf(),
+            resume: false,
+            stop_after: None,
+            progress: false,
+            before_step: None,
+        },
+    )
+    .unwrap()
+    .last_loss
+}
