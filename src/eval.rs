@@ -333,3 +333,110 @@ pub struct SweepReport {
     pub search: crate::search::SearchConfig,
     pub sweep: Vec<SweepPoint>,
 }
+
+/// An accuracy as tables and figures print it: two decimals, three where
+/// the third is not 0 (0.985 stays 0.985, 1 is 1.00).
+pub fn accuracy_label(a: f64) -> String {
+    let s = format!("{a:.3}");
+    match s.strip_suffix('0') {
+        Some(two) => two.to_string(),
+        None => s,
+    }
+}
+
+/// The paper's Table 1 (ID / OOD accuracy per suite), by row label.
+pub const PAPER_TABLE1: &[(&str, [(f32, f32); 3])] = &[
+    ("In-Context", [(1.00, 0.00), (1.00, 0.00), (1.00, 0.13)]),
+    ("TTT", [(1.00, 0.00), (1.00, 0.00), (0.95, 0.14)]),
+    ("LPN", [(1.00, 0.00), (1.00, 0.00), (1.00, 0.18)]),
+    (
+        "LPN gradient search",
+        [(1.00, 0.03), (1.00, 0.00), (1.00, 0.29)],
+    ),
+    ("LPN gradient search (1 x 100)", [(f32::NAN, f32::NAN); 3]),
+    ("D-LPN", [(1.00, 0.02), (1.00, 0.00), (0.99, 0.15)]),
+    (
+        "D-LPN gradient search",
+        [(1.00, 0.01), (1.00, 0.00), (0.99, 0.20)],
+    ),
+    ("D-LPN prior search", [(f32::NAN, f32::NAN); 3]),
+    (
+        "NLI (no search)",
+        [(1.00, 0.00), (1.00, 0.00), (1.00, 0.17)],
+    ),
+    (
+        "NLI prior search",
+        [(1.00, 0.10), (1.00, 0.00), (1.00, 0.23)],
+    ),
+    (
+        "NLI gradient search",
+        [(1.00, 0.99), (1.00, 1.00), (1.00, 0.91)],
+    ),
+];
+
+/// The suites of Table 1, in its column order.
+pub const TABLE1_SUITES: [&str; 3] = ["shift-l", "shift-p", "comp-i"];
+
+/// Table 1 of this project as Markdown, from `eval` reports (parsed JSON;
+/// reports written before model kinds existed count as NLI): one row per
+/// model and method in the paper's order, ID / OOD per suite with the
+/// paper's figures beside ours, and the tasks and wall time of each cell.
+/// Cells no report measured stay empty.
+pub fn table1(reports: &[serde_json::Value]) -> Result<String> {
+    // (label, suite, split) -> (accuracy, tasks, seconds)
+    let mut cells: std::collections::HashMap<(String, String, String), (f64, u64, f64)> =
+        Default::default();
+    for (i, r) in reports.iter().enumerate() {
+        let bad = |w: &str| Error::Config(format!("eval report {}: {w}", i + 1));
+        let suite = r["suite"].as_str().ok_or_else(|| bad("no suite"))?;
+        let kind: ModelKind = match r.get("model").and_then(|m| m.as_str()) {
+            Some(k) => k.parse()?,
+            None => ModelKind::Nli,
+        };
+        for row in r["rows"].as_array().ok_or_else(|| bad("no rows"))? {
+            let method: Method = serde_json::from_value(row["method"].clone())
+                .map_err(|e| bad(&format!("method: {e}")))?;
+            let split = row["split"].as_str().ok_or_else(|| bad("no split"))?;
+            cells.insert(
+                (method.label(kind), suite.to_string(), split.to_string()),
+                (
+                    row["accuracy"].as_f64().unwrap_or(f64::NAN),
+                    row["tasks"].as_u64().unwrap_or(0),
+                    row["seconds"].as_f64().unwrap_or(f64::NAN),
+                ),
+            );
+        }
+    }
+    let mut s = String::from("| method |");
+    for suite in TABLE1_SUITES {
+        s.push_str(&format!(" {suite} ID | {suite} OOD |"));
+    }
+    s.push_str("\n| --- |");
+    s.push_str(&" --- | --- |".repeat(TABLE1_SUITES.len()));
+    s.push('\n');
+    let paper = |v: f32| {
+        if v.is_nan() {
+            String::new()
+        } else {
+            format!(" ({v:.2})")
+        }
+    };
+    for (label, theirs) in PAPER_TABLE1 {
+        let mut row = format!("| {label} |");
+        for (si, suite) in TABLE1_SUITES.iter().enumerate() {
+            for (split, p) in [("id", theirs[si].0), ("ood", theirs[si].1)] {
+                match cells.get(&(label.to_string(), suite.to_string(), split.to_string())) {
+                    Some((acc, tasks, secs)) => row.push_str(&format!(
+                        " **{}**{} <sub>{tasks} tasks, {secs:.0} s</sub> |",
+                        accuracy_label(*acc),
+                        paper(p)
+                    )),
+                    None => row.push_str(&format!(" -{} |", paper(p))),
+                }
+            }
+        }
+        s.push_str(&row);
+        s.push('\n');
+    }
+    Ok(s)
+}

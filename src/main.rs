@@ -36,6 +36,8 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Draw figures (SVG and PNG): training curves, accuracy bars, accuracy against search compute
     Plot(cmd::plot::PlotArgs),
+    /// The paper's Table 1 for this project (Markdown) from eval reports, beside the paper's figures
+    Table(cmd::table::TableArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -49,6 +51,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => cmd::inspect::run(&args),
         Command::Export(args) => cmd::export::run(&args),
         Command::Plot(args) => cmd::plot::run(&args),
+        Command::Table(args) => cmd::table::run(&args),
     }
 }
 

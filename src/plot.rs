@@ -20,6 +20,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
+use crate::eval::Method;
+use crate::model::ModelKind;
 
 /// Series colours, in order (the first eight of a common qualitative
 /// palette; no grey, so anti-aliased black text never produces one).
@@ -148,16 +150,6 @@ where
         .border_style(BLACK)
         .draw()
         .map_err(draw_err)
-}
-
-/// An accuracy as printed over its bar: two decimals, three where the third
-/// is not 0 (0.985 stays 0.985, 1 is 1.00).
-fn value_label(a: f64) -> String {
-    let s = format!("{a:.3}");
-    match s.strip_suffix('0') {
-        Some(two) => two.to_string(),
-        None => s,
-    }
 }
 
 fn color(i: usize) -> RGBColor {
@@ -413,23 +405,14 @@ impl Figure for TrainingCurves {
 // ---------------------------------------------------------------------------
 // Accuracy bars
 
-/// A method name from a report as people read it.
-fn method_label(m: &str) -> String {
-    match m {
-        "NoSearch" => "no search".into(),
-        "PriorSearch" => "prior search".into(),
-        "GradientSearch" => "gradient search".into(),
-        other => other.to_string(),
-    }
-}
-
 /// Accuracy of one or more `eval` reports as grouped bars: one group per
 /// (suite, split), one bar per method.
 pub struct AccuracyBars {
     pub title: String,
     /// "shift-l ID", ...
     pub groups: Vec<String>,
-    /// Method labels, in colour order.
+    /// Row labels of the paper's table ("NLI gradient search", "TTT", ...),
+    /// in colour order.
     pub methods: Vec<String>,
     /// values[group][method]: accuracy and the number of tasks.
     pub values: Vec<Vec<Option<(f64, usize)>>>,
@@ -451,18 +434,24 @@ impl AccuracyBars {
                 .get("rows")
                 .and_then(|s| s.as_array())
                 .ok_or_else(|| bad("no rows (is it an eval report?)"))?;
+            // Reports from before model kinds existed are NLI's.
+            let kind: ModelKind = match r.get("model").and_then(|m| m.as_str()) {
+                Some(k) => k.parse()?,
+                None => ModelKind::Nli,
+            };
             for row in rows {
                 let (Some(m), Some(split), Some(acc)) = (
-                    row.get("method").and_then(|v| v.as_str()),
+                    row.get("method")
+                        .and_then(|v| serde_json::from_value::<Method>(v.clone()).ok()),
                     row.get("split").and_then(|v| v.as_str()),
                     row.get("accuracy").and_then(|v| v.as_f64()),
                 ) else {
-                    return Err(bad("a row lacks method, split or accuracy"));
+                    return Err(bad("a row lacks a known method, split or accuracy"));
                 };
                 let tasks = row.get("tasks").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
                 let g = format!("{suite} {}", split.to_uppercase());
                 let gi = index_of(&mut groups, g);
-                let mi = index_of(&mut methods, method_label(m));
+                let mi = index_of(&mut methods, m.label(kind));
                 cells.push((gi, mi, acc, tasks));
             }
         }
@@ -559,7 +548,11 @@ impl Figure for AccuracyBars {
                 .draw_series(bars.iter().map(|&(gi, a)| {
                     let style = TextStyle::from(("sans-serif", 13).into_font())
                         .pos(Pos::new(HPos::Center, VPos::Bottom));
-                    Text::new(value_label(a), (x0(gi) + width / 2.0, a + 0.01), style)
+                    Text::new(
+                        crate::eval::accuracy_label(a),
+                        (x0(gi) + width / 2.0, a + 0.01),
+                        style,
+                    )
                 }))
                 .map_err(draw_err)?;
         }

@@ -173,3 +173,73 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
     // The training run drew its curves beside the checkpoint.
     assert!(dir.join("curves.svg").exists());
 }
+
+#[test]
+fn table_puts_each_report_row_in_its_cell() {
+    let dir = tmp("table");
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = |model: Option<&str>, suite: &str, rows: &[(&str, &str, f64)]| {
+        let mut r = serde_json::json!({
+            "suite": suite,
+            "rows": rows.iter().map(|(m, s, a)| serde_json::json!({
+                "method": m, "split": s, "accuracy": a, "tasks": 200, "seconds": 12.0
+            })).collect::<Vec<_>>(),
+        });
+        if let Some(m) = model {
+            r["model"] = serde_json::json!(m);
+        }
+        r.to_string()
+    };
+    // An NLI report from before model kinds existed, and an LPN one.
+    std::fs::write(
+        dir.join("nli.json"),
+        report(None, "shift-l", &[("GradientSearch", "ood", 0.985)]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("lpn.json"),
+        report(
+            Some("lpn"),
+            "comp-i",
+            &[
+                ("NoSearch", "id", 0.97),
+                ("LatentSearchDefault", "ood", 0.2),
+            ],
+        ),
+    )
+    .unwrap();
+    let out = nli()
+        .arg("table")
+        .arg(dir.join("nli.json"))
+        .arg(dir.join("lpn.json"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let row = |label: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("| {label} |")))
+            .unwrap_or_else(|| panic!("no row {label}:\n{stdout}"))
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    // Columns: "", label, L ID, L OOD, P ID, P OOD, C ID, C OOD.
+    let nli_row = row("NLI gradient search");
+    assert!(nli_row[3].starts_with("**0.985** (0.99)"), "{nli_row:?}");
+    assert_eq!(nli_row[2], "- (1.00)");
+    let lpn = row("LPN");
+    assert!(lpn[6].starts_with("**0.97** (1.00)"), "{lpn:?}");
+    let lpn100 = row("LPN gradient search (1 x 100)");
+    assert!(lpn100[7].starts_with("**0.20**"), "{lpn100:?}");
+    // A report of an unknown model kind is an error that names it.
+    std::fs::write(dir.join("bad.json"), report(Some("gpt"), "shift-l", &[])).unwrap();
+    let out = nli()
+        .arg("table")
+        .arg(dir.join("bad.json"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("gpt"));
+}

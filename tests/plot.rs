@@ -214,7 +214,7 @@ fn eval_bars_have_one_series_per_method() {
         ])
         .unwrap();
     assert_eq!(fig.groups, ["shift-l ID", "shift-l OOD"]);
-    assert_eq!(fig.methods, ["no search", "gradient search"]);
+    assert_eq!(fig.methods, ["NLI (no search)", "NLI gradient search"]);
     assert_eq!(fig.values[1][1], Some((0.985, 200)));
     assert_eq!(fig.values[0][1], None);
 }

@@ -32,13 +32,16 @@ const MAX_RECON: f32 = 42.0;
 fn shipped_models_are_small_load_and_solve_id_tasks() {
     let ctx = ctx();
     assert!(!nli_wgpu::shipped::MODELS.is_empty());
-    for (suite, bytes) in nli_wgpu::shipped::MODELS {
+    for (kind, suite, bytes) in nli_wgpu::shipped::MODELS {
+        if *kind != "nli" {
+            continue; // tests/baselines.rs checks the shipped baselines
+        }
         assert!(
             bytes.len() < 1 << 20,
             "{suite}: {} bytes, must stay under 1 MiB",
             bytes.len()
         );
-        let ckpt = nli_wgpu::shipped::load(suite).unwrap();
+        let ckpt = nli_wgpu::shipped::load(kind, suite).unwrap();
         assert_eq!(ckpt.config.suite, *suite);
         assert!(
             ckpt.tensors.iter().all(|(n, _, _)| !n.starts_with("adam.")),
@@ -86,5 +89,6 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
             assert!(acc >= min, "{suite}: ID accuracy {acc} without search");
         }
     }
-    assert!(nli_wgpu::shipped::load("no-such-suite").is_err());
+    assert!(nli_wgpu::shipped::load("nli", "no-such-suite").is_err());
+    assert!(nli_wgpu::shipped::load("gpt", "shift-l").is_err());
 }

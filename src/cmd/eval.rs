@@ -119,7 +119,8 @@ fn report_path(args: &EvalArgs, name: &str) -> PathBuf {
     args.out.clone().unwrap_or_else(|| {
         let file = match &args.model.checkpoint {
             Some(_) => format!("{name}.json"),
-            None => format!("{name}-{}.json", args.model.suite),
+            None if args.model.model_kind == "nli" => format!("{name}-{}.json", args.model.suite),
+            None => format!("{name}-{}-{}.json", args.model.model_kind, args.model.suite),
         };
         args.model.report_dir().join(file)
     })

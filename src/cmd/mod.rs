@@ -7,6 +7,7 @@ pub mod info;
 pub mod inspect;
 pub mod plot;
 pub mod solve;
+pub mod table;
 pub mod train;
 
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ pub struct ModelArgs {
     /// Suite whose shipped model to use when --checkpoint is not given
     #[arg(long, default_value = "shift-l")]
     pub suite: String,
+    /// Kind of the shipped model to use when --checkpoint is not given: nli, in-context, lpn, d-lpn
+    #[arg(long, default_value = "nli")]
+    pub model_kind: String,
 }
 
 impl ModelArgs {
@@ -55,7 +59,8 @@ impl ModelArgs {
     pub fn label(&self) -> String {
         match &self.checkpoint {
             Some(p) => p.display().to_string(),
-            None => format!("shipped:{}", self.suite),
+            None if self.model_kind == "nli" => format!("shipped:{}", self.suite),
+            None => format!("shipped:{}-{}", self.model_kind, self.suite),
         }
     }
 
@@ -74,7 +79,7 @@ impl ModelArgs {
         Ok(match &self.checkpoint {
             Some(path) => nli_wgpu::checkpoint::load(path)
                 .with_context(|| format!("loading the model {}", path.display()))?,
-            None => nli_wgpu::shipped::load(&self.suite)?,
+            None => nli_wgpu::shipped::load(&self.model_kind, &self.suite)?,
         })
     }
 
