@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::ctx::Ctx;
 use crate::eval::inductor_programs;
-use crate::model::ProgramModel;
-use crate::tasks::{Program, SuiteConfig, TaskRng, generate_task};
+use crate::model::{Nli, ProgramModel, SKIP, argmax_rows};
+use crate::tasks::pack::PackedTasks;
+use crate::tasks::{Primitive, Program, SuiteConfig, Task, TaskRng, generate_task};
 
 /// The programs the inductor writes for one family.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -67,4 +68,141 @@ pub fn token_usage(families: &[FamilyPrograms]) -> BTreeMap<u32, Vec<String>> {
         }
     }
     usage
+}
+
+/// What one token computes when run alone through the interpreter: the
+/// program `[k]` (then SKIP) on random inputs, compared position by position
+/// with each reference map.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TokenProbe {
+    pub token: u32,
+    /// Reference maps by the fraction of output positions they match, best
+    /// first.
+    pub matches: Vec<(String, f32)>,
+}
+
+/// The maps a token is compared with: the identity, every left shift, and
+/// rev, swp, inc, neg.
+fn reference_maps(n: usize) -> Vec<(String, Primitive)> {
+    let mut maps = vec![("id".to_string(), Primitive::ShiftLeft(0))];
+    maps.extend((1..n).map(|k| (format!("shl_{k}"), Primitive::ShiftLeft(k))));
+    for p in [
+        Primitive::Reverse,
+        Primitive::SwapPairs,
+        Primitive::Increment,
+        Primitive::Negate,
+    ] {
+        maps.push((Program::single(p).name(), p));
+    }
+    maps
+}
+
+/// Probe every non-SKIP token of an NLI model on `samples` random inputs
+/// (no noise, interpreter at `tau_d`).
+pub fn probe_tokens(
+    ctx: &Ctx,
+    model: &Nli,
+    tau_d: f32,
+    samples: usize,
+    seed: u64,
+) -> Vec<TokenProbe> {
+    let _g = ctx.no_grad();
+    let (t, k, n, v) = (
+        model.cfg.program_len,
+        model.cfg.codebook,
+        model.cfg.n,
+        model.cfg.v,
+    );
+    let tokens: Vec<usize> = (0..k).filter(|&tok| tok != SKIP).collect();
+    let rows = tokens.len() * samples;
+    let mut rng = TaskRng::new(seed);
+    let x: Vec<u32> = (0..rows * n).map(|_| rng.below(v as u32)).collect();
+    let mut z = vec![0.0f32; rows * t * k];
+    for (ti, &tok) in tokens.iter().enumerate() {
+        for s in 0..samples {
+            let r = ti * samples + s;
+            z[(r * t) * k + tok] = 1.0;
+            for slot in 1..t {
+                z[(r * t + slot) * k + SKIP] = 1.0;
+            }
+        }
+    }
+    let pi = model.execute(
+        ctx,
+        &ctx.indices(&x, &[rows, n]),
+        &ctx.tensor(&z, &[rows, t, k]),
+        tau_d,
+        None,
+    );
+    let out = argmax_rows(&ctx.read(&pi), v);
+    let maps = reference_maps(n);
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(ti, &tok)| {
+            let mut matches: Vec<(String, f32)> = maps
+                .iter()
+                .map(|(name, p)| {
+                    let mut same = 0;
+                    for s in 0..samples {
+                        let r = ti * samples + s;
+                        let input = &x[r * n..(r + 1) * n];
+                        let want = p.apply(input, v);
+                        same += want
+                            .iter()
+                            .zip(&out[r * n..(r + 1) * n])
+                            .filter(|(a, b)| a == b)
+                            .count();
+                    }
+                    (name.clone(), same as f32 / (samples * n) as f32)
+                })
+                .collect();
+            matches.sort_by(|a, b| b.1.total_cmp(&a.1));
+            TokenProbe {
+                token: tok as u32,
+                matches,
+            }
+        })
+        .collect()
+}
+
+/// How much the inductor's programs depend on the specification, over
+/// `tasks`: the mean total-variation distance between the token
+/// distributions (softmax of the logits) that two different tasks get in
+/// the same slot (0: the inductor ignores its input), and the share of
+/// (task pair, slot) whose argmax tokens agree.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SpecDependence {
+    pub mean_tv_distance: f32,
+    pub argmax_agreement: f32,
+}
+
+pub fn spec_dependence<M: ProgramModel>(ctx: &Ctx, model: &M, tasks: &[Task]) -> SpecDependence {
+    let _g = ctx.no_grad();
+    let (t, k) = (model.config().program_len, model.config().codebook);
+    let refs: Vec<&Task> = tasks.iter().collect();
+    let p = PackedTasks::new(&refs);
+    let sx = ctx.indices(&p.spec_x, &[p.count, p.pairs, p.n]);
+    let sy = ctx.indices(&p.spec_y, &[p.count, p.pairs, p.n]);
+    let logits = model.token_logits(ctx, &model.pooled_embedding(ctx, &sx, &sy));
+    let q = ctx.read(&ctx.softmax(&ctx.reshape(&logits, &[p.count * t, k])));
+    let top = argmax_rows(&q, k);
+    let (mut tv, mut agree, mut count) = (0.0f64, 0usize, 0usize);
+    for a in 0..p.count {
+        for b in a + 1..p.count {
+            for slot in 0..t {
+                let (ra, rb) = ((a * t + slot) * k, (b * t + slot) * k);
+                tv += 0.5
+                    * (0..k)
+                        .map(|i| (q[ra + i] - q[rb + i]).abs() as f64)
+                        .sum::<f64>();
+                agree += usize::from(top[a * t + slot] == top[b * t + slot]);
+                count += 1;
+            }
+        }
+    }
+    SpecDependence {
+        mean_tv_distance: (tv / count.max(1) as f64) as f32,
+        argmax_agreement: agree as f32 / count.max(1) as f32,
+    }
 }

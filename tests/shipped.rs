@@ -92,3 +92,39 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
     assert!(nli_wgpu::shipped::load("nli", "no-such-suite").is_err());
     assert!(nli_wgpu::shipped::load("gpt", "shift-l").is_err());
 }
+
+/// The token probe and the specification-dependence measure of `inspect
+/// --probe`, on what the shipped models are known to do: Shift-L's token 2
+/// is a shift by one; Shift-P's inductor writes the same program whatever
+/// the specification, Shift-L's does not.
+#[test]
+fn probe_and_spec_dependence_read_the_shipped_models() {
+    use nli_wgpu::inspect::{probe_tokens, spec_dependence};
+    let ctx = ctx();
+    let dependence = |suite: &str| {
+        let ckpt = nli_wgpu::shipped::load("nli", suite).unwrap();
+        let model = load_model(&ctx, &ckpt).unwrap();
+        let (s, cfg) = suite_config(&ckpt.config).unwrap();
+        let tasks = test_set(s, Split::Id, s.test_seed(Split::Id), 20, &cfg).unwrap();
+        let nli = model.nli("test").unwrap();
+        let dep = spec_dependence(&ctx, nli, &tasks);
+        if suite == "shift-l" {
+            let probes = probe_tokens(&ctx, nli, ckpt.config.train.tau_d_end, 20, 1);
+            let two = probes.iter().find(|p| p.token == 2).unwrap();
+            assert_eq!(two.matches[0].0, "shl_1", "{:?}", two.matches);
+            assert!(two.matches[0].1 > 0.99, "{:?}", two.matches);
+            assert_eq!(probes.len(), nli.cfg.codebook - 1, "every token but SKIP");
+        }
+        dep
+    };
+    let p = dependence("shift-p");
+    let l = dependence("shift-l");
+    assert!(
+        p.mean_tv_distance < 0.01 && p.argmax_agreement > 0.99,
+        "{p:?}"
+    );
+    assert!(
+        l.mean_tv_distance > 0.05 && l.argmax_agreement < 0.95,
+        "{l:?}"
+    );
+}

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use nli_wgpu::Ctx;
-use nli_wgpu::inspect::{family_programs, token_usage};
+use nli_wgpu::inspect::{family_programs, probe_tokens, spec_dependence, token_usage};
 use nli_wgpu::model::Model;
 use nli_wgpu::tasks::Split;
 
@@ -17,6 +17,14 @@ pub struct InspectArgs {
     pub tasks: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also run each token alone through the interpreter (NLI) and say which
+    /// map it computes, and measure how much the programs depend on the
+    /// specification
+    #[arg(long)]
+    pub probe: bool,
+    /// Random inputs per token for --probe
+    #[arg(long, default_value_t = 50)]
+    pub probe_samples: usize,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -63,6 +71,51 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             for (tok, fams) in token_usage(&found) {
                 println!("  token {tok:>4}: {}", fams.join(", "));
             }
+        }
+        if args.probe {
+            let tasks = nli_wgpu::tasks::test_set(
+                suite,
+                split,
+                suite.test_seed(split),
+                args.tasks.max(2),
+                &suite_cfg,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let dep = match &model {
+                Model::Nli(m) => spec_dependence(&ctx, m, &tasks),
+                Model::DLpn(m) => spec_dependence(&ctx, m, &tasks),
+                _ => unreachable!("refused above"),
+            };
+            println!(
+                "dependence on the specification ({} {} tasks): mean TV distance between two tasks' token distributions {:.3}, argmax agreement {:.3}",
+                tasks.len(),
+                split.name(),
+                dep.mean_tv_distance,
+                dep.argmax_agreement
+            );
+        }
+    }
+    if args.probe {
+        let nli = model.nli("the token probe")?;
+        println!(
+            "each token alone through the interpreter ({} random inputs, no noise, tau_d {}): the maps it matches best, by share of positions",
+            args.probe_samples, ckpt.config.train.tau_d_end
+        );
+        let probes = probe_tokens(
+            &ctx,
+            nli,
+            ckpt.config.train.tau_d_end,
+            args.probe_samples,
+            args.seed,
+        );
+        for p in probes {
+            let best: Vec<String> = p
+                .matches
+                .iter()
+                .take(3)
+                .map(|(name, f)| format!("{name} {f:.2}"))
+                .collect();
+            println!("  token {:>4}: {}", p.token, best.join(", "));
         }
     }
     Ok(())
