@@ -214,6 +214,33 @@ pub fn train_step(
     (parts, sumsq)
 }
 
+/// The ID programs of `suite` a run trains on: all of them, or the ones
+/// `only` names (an unknown name is an error that lists the suite's).
+pub fn training_programs(
+    suite: Suite,
+    cfg: &SuiteConfig,
+    only: Option<&[String]>,
+) -> Result<Vec<crate::tasks::Program>> {
+    let all = suite
+        .programs(Split::Id, cfg)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let Some(only) = only else {
+        return Ok(all);
+    };
+    let names: Vec<String> = all.iter().map(|p| p.name()).collect();
+    if let Some(bad) = only.iter().find(|n| !names.contains(n)) {
+        return Err(Error::Config(format!(
+            "programs: `{bad}` is not an ID program of {}; its ID programs are {}",
+            suite.name(),
+            names.join(", ")
+        )));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|p| only.contains(&p.name()))
+        .collect())
+}
+
 /// Every check that can refuse a run before any work: the sizes and
 /// settings, the suite, and the run directory (a fresh run must not overwrite
 /// a checkpoint; a resumed one needs one). `train` calls it first; the
@@ -221,7 +248,8 @@ pub fn train_step(
 pub fn check_run(opts: &TrainOptions) -> Result<()> {
     opts.run.model.validate()?;
     opts.run.train.validate()?;
-    suite_config(&opts.run)?;
+    let (suite, cfg) = suite_config(&opts.run)?;
+    training_programs(suite, &cfg, opts.run.train.programs.as_deref())?;
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
         return Err(Error::Config(format!(
@@ -293,16 +321,23 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     };
     let end = opts.stop_after.map_or(tc.steps, |s| s.min(tc.steps));
     let mut metrics = open_metrics(dir, opts.resume)?;
-    let sampler = BatchSampler::for_suite(suite, Split::Id, suite_cfg)
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let val_tasks = test_set(
+    let programs = training_programs(suite, &suite_cfg, tc.programs.as_deref())?;
+    let names: Vec<String> = programs.iter().map(|p| p.name()).collect();
+    let sampler =
+        BatchSampler::new(programs, suite_cfg).map_err(|e| Error::Config(e.to_string()))?;
+    // Validation: the first tasks of the fixed ID test set, of the programs
+    // trained on.
+    let val_tasks: Vec<_> = test_set(
         suite,
         Split::Id,
         suite.test_seed(Split::Id),
         tc.eval_tasks,
         &suite_cfg,
     )
-    .map_err(|e| Error::Config(e.to_string()))?;
+    .map_err(|e| Error::Config(e.to_string()))?
+    .into_iter()
+    .filter(|t| t.program.as_ref().is_some_and(|p| names.contains(p)))
+    .collect();
 
     let bar = if opts.progress {
         ProgressBar::new(tc.steps as u64)

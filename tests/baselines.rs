@@ -83,6 +83,7 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
         lambda: 0.5,
         kl_beta: 0.5,
         latent_ascent,
+        hard_inductor: false,
         noise: Some(StepNoise { seed: 5, step: 2 }),
     };
     let cfg = GradCheckConfig {

@@ -51,6 +51,7 @@ fn whole_tiny_loss_matches_finite_differences() {
                     lambda: 0.5,
                     kl_beta: 0.0,
                     latent_ascent: false,
+                    hard_inductor: false,
                     noise,
                 },
             )

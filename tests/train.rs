@@ -167,3 +167,73 @@ fn a_checkpoint_of_another_model_is_refused() {
     let err = train(&ctx, &opts(tiny_run(2), &dir, false, None)).expect_err("must refuse");
     assert!(err.to_string().contains("--resume"), "{err}");
 }
+
+#[test]
+fn training_can_be_restricted_to_named_programs() {
+    use nli_wgpu::tasks::{Suite, SuiteConfig};
+    use nli_wgpu::train::training_programs;
+    let cfg = SuiteConfig::default();
+    let only = vec!["shl_1".to_string(), "swp".to_string()];
+    let progs = training_programs(Suite::CompI, &cfg, Some(&only)).unwrap();
+    let names: Vec<String> = progs.iter().map(|p| p.name()).collect();
+    assert_eq!(names, ["shl_1", "swp"]);
+    assert_eq!(
+        training_programs(Suite::CompI, &cfg, None).unwrap().len(),
+        5
+    );
+    let err = training_programs(Suite::CompI, &cfg, Some(&["shl_2".to_string()])).unwrap_err();
+    assert!(
+        err.to_string().contains("shl_2") && err.to_string().contains("rev"),
+        "{err}"
+    );
+    // A run on two programs trains and validates on those only.
+    let ctx = ctx();
+    let dir = tmp("programs");
+    let mut run = tiny_run(4);
+    run.suite = "comp-i".into();
+    run.train.programs = Some(only);
+    run.train.eval_every = 4;
+    train(&ctx, &opts(run.clone(), &dir, false, None)).unwrap();
+    // An unknown name is refused before any work.
+    run.train.programs = Some(vec!["inc(neg)".into()]);
+    let err = train(&ctx, &opts(run, &tmp("programs-bad"), false, None)).unwrap_err();
+    assert!(err.to_string().contains("inc(neg)"), "{err}");
+}
+
+#[test]
+fn hard_inductor_samples_and_head_scale_follow_the_config() {
+    use nli_wgpu::model::layers::RandomInit;
+    use nli_wgpu::model::{LossSettings, Nli};
+    let mut tc = tiny_run(10).train;
+    tc.hard_inductor_frac = 0.5;
+    let hard: Vec<bool> = (0..10)
+        .map(|s| LossSettings::at_step(&tc, s).hard_inductor)
+        .collect();
+    assert_eq!(
+        hard,
+        [
+            true, true, true, true, true, false, false, false, false, false
+        ]
+    );
+    // Scaling the head's initial weights scales exactly those weights.
+    let ctx = ctx();
+    let mut mc = tiny_run(1).model;
+    let w = |mc: &nli_wgpu::model::ModelConfig| {
+        let m = Nli::build(&ctx, mc, &mut RandomInit::new(2));
+        let (_, t) = m
+            .params
+            .iter()
+            .find(|(n, _)| n == "inductor.head_out.w")
+            .unwrap();
+        ctx.read(t)
+    };
+    let base = w(&mc);
+    mc.head_init_scale = 4.0;
+    let scaled = w(&mc);
+    for (a, b) in base.iter().zip(&scaled) {
+        assert!(
+            (4.0 * a - b).abs() <= 1e-6 * b.abs().max(1.0),
+            "{a} x 4 vs {b}"
+        );
+    }
+}

@@ -121,6 +121,15 @@ pub struct RunOverrides {
     /// LPN: latent ascent steps in training, 1 ("Grad 1") or 0
     #[arg(long, help_heading = "Training")]
     pub lpn_train_grad: Option<usize>,
+    /// Fraction of the run with hard (straight-through) inductor samples
+    #[arg(long, help_heading = "Training")]
+    pub hard_inductor_frac: Option<f32>,
+    /// Train (and validate) on these ID programs only, e.g. shl_1,swp
+    #[arg(long, value_delimiter = ',', help_heading = "Training")]
+    pub programs: Option<Vec<String>>,
+    /// Scale of the inductor head's initial weights
+    #[arg(long, help_heading = "Model")]
+    pub head_init_scale: Option<f32>,
 }
 
 impl RunOverrides {
@@ -156,8 +165,12 @@ impl RunOverrides {
             eval_tasks,
             warmup_steps,
             kl_beta,
-            lpn_train_grad
+            lpn_train_grad,
+            hard_inductor_frac
         );
+        if let Some(p) = &self.programs {
+            train.insert("programs".into(), serde_json::json!(p));
+        }
         put!(
             model,
             d,
@@ -169,7 +182,8 @@ impl RunOverrides {
             program_len,
             latent_dim,
             decoder_layers,
-            decoder_mlp_mult
+            decoder_mlp_mult,
+            head_init_scale
         );
         serde_json::json!({ "train": train, "model": model })
     }

@@ -76,6 +76,9 @@ fn default_one() -> usize {
 fn default_kl_beta() -> f32 {
     1e-4
 }
+fn default_scale() -> f32 {
+    1.0
+}
 
 /// Sizes of the model. The task sizes `n` (sequence length) and `v` (values)
 /// come from the suite.
@@ -113,11 +116,22 @@ pub struct ModelConfig {
     /// Baselines: MLP width of the decoder's blocks, as a multiple of D.
     #[serde(default = "default_one")]
     pub decoder_mlp_mult: usize,
+    /// Scale of the inductor head's initial output weights (1: LeCun
+    /// normal). Larger makes the first programs depend more on the
+    /// specification relative to the Gumbel noise.
+    #[serde(default = "default_scale")]
+    pub head_init_scale: f32,
 }
 
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        if !(self.head_init_scale > 0.0 && self.head_init_scale.is_finite()) {
+            return bad(format!(
+                "head_init_scale={} must be positive",
+                self.head_init_scale
+            ));
+        }
         if self.v < 2 || self.n < 1 {
             return bad(format!(
                 "need v >= 2 and n >= 1, got v={} n={}",
@@ -195,6 +209,14 @@ pub struct TrainConfig {
     /// LPN: latent ascent steps during training (1: "Grad 1", 0: "Grad 0").
     #[serde(default = "default_one")]
     pub lpn_train_grad: usize,
+    /// Fraction of the run during which the inductor's samples are hard
+    /// (one-hot forward, straight-through gradient); 0: soft throughout.
+    #[serde(default)]
+    pub hard_inductor_frac: f32,
+    /// Train on these ID programs of the suite only (names as `tasks
+    /// --programs` prints them); validation uses the same ones. None: all.
+    #[serde(default)]
+    pub programs: Option<Vec<String>>,
 }
 
 /// A whole run: what `train` saves next to each checkpoint.
@@ -230,6 +252,8 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         warmup_steps: 0,
         kl_beta: default_kl_beta(),
         lpn_train_grad: 1,
+        hard_inductor_frac: 0.0,
+        programs: None,
     };
     let base = ModelConfig {
         kind: ModelKind::Nli,
@@ -245,6 +269,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         latent_dim: default_latent_dim(),
         decoder_layers: default_decoder_layers(),
         decoder_mlp_mult: 1,
+        head_init_scale: 1.0,
     };
     match name {
         "cpu" => Ok((base, train)),
@@ -332,6 +357,15 @@ impl TrainConfig {
                 "lpn_train_grad={} must be 0 or 1",
                 self.lpn_train_grad
             ));
+        }
+        if !(0.0..=1.0).contains(&self.hard_inductor_frac) {
+            return bad(format!(
+                "hard_inductor_frac={} must be in [0, 1]",
+                self.hard_inductor_frac
+            ));
+        }
+        if self.programs.as_ref().is_some_and(|p| p.is_empty()) {
+            return bad("programs: name at least one program, or leave it out".into());
         }
         if !(self.kl_beta >= 0.0 && self.kl_beta.is_finite()) {
             return bad(format!("kl_beta={} must be >= 0", self.kl_beta));

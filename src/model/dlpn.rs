@@ -63,7 +63,7 @@ impl DLpn {
             Gumbel {
                 tau: s.tau_e,
                 noise: s.noise.map(|nz| nz.inductor()),
-                hard: false,
+                hard: s.hard_inductor,
             },
         );
         let xf = ctx.reshape(x, &[b * m, n]);

@@ -128,11 +128,22 @@ pub struct Linear {
 impl Linear {
     /// LeCun-normal weights (std 1/sqrt(in)), zero bias.
     pub fn new(bld: &mut Builder, name: &str, fan_in: usize, fan_out: usize) -> Linear {
+        Linear::with_scale(bld, name, fan_in, fan_out, 1.0)
+    }
+
+    /// As [`Linear::new`] with the initial weights' std multiplied by `scale`.
+    pub fn with_scale(
+        bld: &mut Builder,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        scale: f32,
+    ) -> Linear {
         bld.scope(name, |bld| Linear {
             w: bld.param(
                 "w",
                 &[fan_in, fan_out],
-                InitKind::Normal(1.0 / (fan_in as f32).sqrt()),
+                InitKind::Normal(scale / (fan_in as f32).sqrt()),
             ),
             b: bld.param("b", &[fan_out], InitKind::Zeros),
         })

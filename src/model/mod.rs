@@ -91,7 +91,7 @@ impl Inductor {
                 .collect(),
             norm: LayerNorm::new(b, "norm", d),
             head_hidden: Linear::new(b, "head_hidden", d, d),
-            head_out: Linear::new(b, "head_out", d, cfg.codebook),
+            head_out: Linear::with_scale(b, "head_out", d, cfg.codebook, cfg.head_init_scale),
         }
     }
 
@@ -259,6 +259,8 @@ pub struct LossSettings {
     pub kl_beta: f32,
     /// LPN: one latent ascent step before the loss ("Grad 1").
     pub latent_ascent: bool,
+    /// Program models: hard (straight-through) inductor samples.
+    pub hard_inductor: bool,
     pub noise: Option<StepNoise>,
 }
 
@@ -272,6 +274,7 @@ impl LossSettings {
             lambda: tc.lambda,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
+            hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
             noise: Some(StepNoise {
                 seed: tc.seed,
                 step: step as u32,
@@ -399,7 +402,7 @@ impl Nli {
             Gumbel {
                 tau: s.tau_e,
                 noise: s.noise.map(|nz| nz.inductor()),
-                hard: false,
+                hard: s.hard_inductor,
             },
         );
         let xf = ctx.reshape(x, &[b * m, n]);
