@@ -24,6 +24,16 @@ pub const MODELS: &[(&str, &str, &[u8])] = &[
         "comp-i",
         include_bytes!("../models/comp-i/checkpoint.safetensors"),
     ),
+    (
+        "in-context",
+        "shift-l",
+        include_bytes!("../models/in-context-shift-l/checkpoint.safetensors"),
+    ),
+    (
+        "d-lpn",
+        "shift-l",
+        include_bytes!("../models/d-lpn-shift-l/checkpoint.safetensors"),
+    ),
 ];
 
 /// The shipped model of `kind` (nli, in-context, lpn, d-lpn) for `suite`.

@@ -274,3 +274,59 @@ fn commands_refuse_kinds_they_cannot_use() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in-context"));
 }
+
+/// The shipped baselines (models/README.md): small, of their kind, and
+/// usable by `eval --model-kind` without a checkpoint. In-Context learned
+/// part of Shift-L's ID split (0.395 on the 200 fixed tasks); it must keep
+/// well above chance (0) on the first 50.
+#[test]
+fn shipped_baselines_load_and_evaluate() {
+    let ctx = ctx();
+    let mut seen = 0;
+    for (kind, suite, bytes) in nli_wgpu::shipped::MODELS {
+        if *kind == "nli" {
+            continue;
+        }
+        seen += 1;
+        assert!(
+            bytes.len() < 1 << 20,
+            "{kind} {suite}: {} bytes",
+            bytes.len()
+        );
+        let ckpt = nli_wgpu::shipped::load(kind, suite).unwrap();
+        assert_eq!(ckpt.config.model.kind.name(), *kind);
+        assert!(ckpt.tensors.iter().all(|(n, _, _)| !n.starts_with("adam.")));
+        let model = nli_wgpu::train::load_model(&ctx, &ckpt).unwrap();
+        let (s, cfg) = nli_wgpu::train::suite_config(&ckpt.config).unwrap();
+        let tasks =
+            nli_wgpu::tasks::test_set(s, Split::Id, s.test_seed(Split::Id), 50, &cfg).unwrap();
+        let preds = nli_wgpu::eval::predict_no_search(&ctx, &model, &tasks, 0.5);
+        let acc = nli_wgpu::eval::accuracy(&tasks, &preds);
+        if *kind == "in-context" {
+            assert!(acc >= 0.2, "{kind} {suite}: ID accuracy {acc}");
+        }
+        // The command line finds it by kind and suite.
+        let out = Command::new(env!("CARGO_BIN_EXE_nli-wgpu"))
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .args([
+                "eval",
+                "--methods",
+                "none",
+                "--tasks",
+                "3",
+                "--splits",
+                "id",
+                "--quiet",
+            ])
+            .args(["--model-kind", kind, "--suite", suite, "--out"])
+            .arg(tmp(&format!("shipped-{kind}")).join("eval.json"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(seen >= 2, "the baselines of the table ship");
+}
