@@ -30,6 +30,11 @@ pub const MODELS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../models/in-context-shift-l/checkpoint.safetensors"),
     ),
     (
+        "lpn",
+        "shift-l",
+        include_bytes!("../models/lpn-shift-l/checkpoint.safetensors"),
+    ),
+    (
         "d-lpn",
         "shift-l",
         include_bytes!("../models/d-lpn-shift-l/checkpoint.safetensors"),
