@@ -3,7 +3,7 @@
 //! context vectors and an input and predicts every output position at once.
 
 use super::config::ModelConfig;
-use super::layers::{Block, Builder, InitKind, LayerNorm, Linear};
+use super::layers::{Block, Builder, InitKind, LayerNorm, Linear, embed_positions};
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
 
@@ -42,8 +42,10 @@ impl PairEncoder {
         let p = x.dim(0);
         let d = self.cls.dim(1);
         let side = |idx: &Tensor, type_embed: &Tensor| {
-            let e = ctx.add_broadcast(&ctx.embedding(&self.value, idx), &self.position);
-            ctx.add_broadcast(&e, type_embed)
+            ctx.add_broadcast(
+                &embed_positions(ctx, &self.value, &self.position, idx),
+                type_embed,
+            )
         };
         let cls = ctx.expand(&self.cls, 0, p);
         let mut h = ctx.concat(&[&cls, &side(x, &self.type_x), &side(y, &self.type_y)], 1);
@@ -84,7 +86,7 @@ impl Decoder {
     /// context [P, C, D], x u32 [P, N] -> output logits [P, N, V].
     pub fn forward(&self, ctx: &Ctx, context: &Tensor, x: &Tensor) -> Tensor {
         let (c, n) = (context.dim(1), x.dim(1));
-        let ex = ctx.add_broadcast(&ctx.embedding(&self.value, x), &self.position);
+        let ex = embed_positions(ctx, &self.value, &self.position, x);
         let mut h = ctx.concat(&[context, &ex], 1);
         for block in &self.blocks {
             h = block.forward(ctx, &h);

@@ -120,6 +120,12 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// `E[idx] + P`: rows of the value table `table` [V, D] for the indices
+/// idx u32 [P, N], plus the position table `position` [N, D].
+pub fn embed_positions(ctx: &Ctx, table: &Tensor, position: &Tensor, idx: &Tensor) -> Tensor {
+    ctx.add_broadcast(&ctx.embedding(table, idx), position)
+}
+
 pub struct Linear {
     pub w: Tensor,
     pub b: Tensor,

@@ -101,9 +101,10 @@ impl Inductor {
         let (n, t) = (self.cfg.n, self.cfg.program_len);
         let p = x.dim(0);
         let side = |idx: &Tensor, type_embed: &Tensor| {
-            let e = ctx.embedding(&self.value, idx);
-            let e = ctx.add_broadcast(&e, &self.position);
-            ctx.add_broadcast(&e, type_embed)
+            ctx.add_broadcast(
+                &layers::embed_positions(ctx, &self.value, &self.position, idx),
+                type_embed,
+            )
         };
         let ex = side(x, &self.type_x);
         let ey = side(y, &self.type_y);
@@ -265,6 +266,15 @@ pub struct LossSettings {
 }
 
 impl LossSettings {
+    /// The inductor's Gumbel-Softmax of these settings (program models).
+    pub fn inductor_gumbel(&self) -> Gumbel {
+        Gumbel {
+            tau: self.tau_e,
+            noise: self.noise.map(|nz| nz.inductor()),
+            hard: self.hard_inductor,
+        }
+    }
+
     /// The settings of `tc` at training step `step`.
     pub fn at_step(tc: &TrainConfig, step: usize) -> LossSettings {
         let (tau_e, tau_d) = tc.temperatures(step);
@@ -397,14 +407,7 @@ impl Nli {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
         let logits = self.inductor.leave_one_out_logits(ctx, x, y);
-        let z = ctx.gumbel_softmax(
-            &logits,
-            Gumbel {
-                tau: s.tau_e,
-                noise: s.noise.map(|nz| nz.inductor()),
-                hard: s.hard_inductor,
-            },
-        );
+        let z = ctx.gumbel_softmax(&logits, s.inductor_gumbel());
         let xf = ctx.reshape(x, &[b * m, n]);
         let pi = self.execute(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]), s.tau_d, s.noise);
         let targets = ctx.reshape(y, &[b * m, n]);
