@@ -105,6 +105,105 @@ fn grad_attention_with_the_model_head_size() {
     );
 }
 
+/// Q, K, V packed as the model's fused projection does: [batch, len, 3 width].
+fn packed(q: &[f32], k: &[f32], v: &[f32], rows: usize, width: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(3 * q.len());
+    for r in 0..rows {
+        for t in [q, k, v] {
+            out.extend_from_slice(&t[r * width..(r + 1) * width]);
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_blocks_of_rows_match_cpu() {
+    // Every block size the engine may pick (13 and 10 for lengths 52 and 20
+    // on lavapipe, 2 on GPUs) and ones it never picks: 1, blocks that do not
+    // divide the length (3 of 7, 16 of 20) and a block longer than the
+    // sequence, with and without the mask.
+    let ctx = ctx();
+    let mut r = rng(7);
+    let (heads, dh) = (2, 8);
+    for &(len, block) in &[
+        (7usize, 1usize),
+        (7, 2),
+        (7, 3),
+        (20, 10),
+        (20, 16),
+        (52, 13),
+        (5, 64),
+    ] {
+        for causal in [false, true] {
+            let batch = 3;
+            let n = batch * len * heads * dh;
+            let q = rand_vec(&mut r, n, -1.5, 1.5);
+            let k = rand_vec(&mut r, n, -1.5, 1.5);
+            let v = rand_vec(&mut r, n, -1.0, 1.0);
+            let qkv = packed(&q, &k, &v, batch * len, heads * dh);
+            let o = ctx.attention_qkv_block(
+                &ctx.tensor(&qkv, &[batch, len, 3 * heads * dh]),
+                heads,
+                causal,
+                block,
+            );
+            assert_close(
+                &format!("attention len={len} block={block} causal={causal}"),
+                &ctx.read(&o),
+                &cpu_attention(&q, &k, &v, batch, len, heads, dh, causal),
+                1e-4,
+                2e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn grad_attention_blocks_of_rows() {
+    // Blocks that leave a partial last block (3 of 7) and a block longer
+    // than the sequence, with and without the mask: every masked and
+    // clamped row of the blocked backward passes.
+    for causal in [false, true] {
+        for block in [1, 3, 16] {
+            check(
+                &format!("attention block={block} causal={causal}"),
+                vec![input(41, &[2, 7, 48], -1.0, 1.0)],
+                move |c, t| c.attention_qkv_block(&t[0], 2, causal, block),
+            );
+        }
+    }
+}
+
+#[test]
+fn generated_attention_kernels_validate() {
+    use nli_wgpu::ops::attention::AttentionKernel;
+    for (dh4, block) in [(1, 1), (2, 3), (4, 13), (4, 10), (8, 2)] {
+        let cfg = AttentionKernel {
+            dh4,
+            block,
+            workgroup: 64,
+        };
+        let src = cfg.wgsl();
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::empty(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
+        let entries: Vec<&str> = module
+            .entry_points
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(
+            entries,
+            ["attention", "attention_backward_q", "attention_backward_kv"]
+        );
+    }
+}
+
 #[test]
 fn philox_matches_the_published_known_answers() {
     // Random123 known-answer tests for philox4x32_10.

@@ -17,7 +17,6 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("embedding", include_str!("../../shaders/embedding.wgsl")),
     ("shape", include_str!("../../shaders/shape.wgsl")),
     ("adam", include_str!("../../shaders/adam.wgsl")),
-    ("attention", include_str!("../../shaders/attention.wgsl")),
     (
         "gumbel_softmax",
         include_str!("../../shaders/gumbel_softmax.wgsl"),
