@@ -1,6 +1,10 @@
 //! End-to-end figures: one training step of a preset (ms/step and each
 //! kernel's share of the GPU time of a step) and gradient-search throughput
-//! (candidate-steps per second). Writes bench/results/step.json.
+//! (candidate-steps per second) on a freshly initialised model, and what
+//! `eval --methods gradient` does per task: gradient search with the default
+//! settings (s = 16 starts, L = 50 steps) by the shipped Shift-L model on the
+//! first 8 Shift-L OOD test tasks, wall time per task (and the accuracy, as
+//! a check that the search still works). Writes bench/results/step-<preset>.json.
 //!
 //!   cargo bench --bench step               # cpu preset
 //!   NLI_BENCH_PRESET=tiny cargo bench --bench step
@@ -113,6 +117,41 @@ fn main() {
         );
     }
 
+    // What `eval --methods gradient --splits ood --tasks 8` does on the
+    // shipped Shift-L model (the same chunking of tasks x starts).
+    let eval_tasks = 8;
+    let shipped = nli_wgpu::shipped::load("nli", "shift-l").unwrap();
+    let shipped_model = nli_wgpu::train::load_model(&ctx, &shipped).unwrap();
+    let (suite, shipped_suite) = nli_wgpu::train::suite_config(&shipped.config).unwrap();
+    let ood = test_set(
+        suite,
+        Split::Ood,
+        suite.test_seed(Split::Ood),
+        eval_tasks,
+        &shipped_suite,
+    )
+    .unwrap();
+    let eval_cfg = SearchConfig::default();
+    let t0 = Instant::now();
+    let found = gradient_search(
+        &ctx,
+        shipped_model.nli("the search benchmark").unwrap(),
+        &ood,
+        &eval_cfg,
+        &mut |_, _| {},
+    );
+    let eval_secs_per_task = t0.elapsed().as_secs_f64() / eval_tasks as f64;
+    let eval_correct = found
+        .iter()
+        .zip(&ood)
+        .filter(|(f, t)| t.query.y.as_ref() == Some(&f.prediction))
+        .count();
+    println!(
+        "gradient search as eval runs it (shipped Shift-L model, s={} L={}, {eval_tasks} OOD tasks): \
+         {eval_secs_per_task:.2} s per task, {eval_correct}/{eval_tasks} correct",
+        eval_cfg.starts, eval_cfg.steps
+    );
+
     let kernels: Vec<serde_json::Value> = profile
         .as_ref()
         .map(|p| {
@@ -131,6 +170,15 @@ fn main() {
         "kernels_one_step": kernels,
         "search_candidate_steps_per_sec": cand_steps,
         "search": {"tasks": tasks.len(), "starts": cfg.starts, "steps": cfg.steps},
+        "eval_search_seconds_per_task": eval_secs_per_task,
+        "eval_search": {
+            "model": "shipped nli shift-l",
+            "split": "ood",
+            "tasks": eval_tasks,
+            "starts": eval_cfg.starts,
+            "steps": eval_cfg.steps,
+            "correct": eval_correct,
+        },
     });
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
     std::fs::create_dir_all(&dir).unwrap();
