@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use nli_wgpu::gpu::TextureOperands;
 use nli_wgpu::ops::matmul::{BlockKernel, Load, cpu_matmul};
 
 const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
@@ -182,6 +183,8 @@ fn generated_kernels_validate() {
                         bias,
                         residual,
                         workgroup: 16,
+                        lhs_texture: false,
+                        rhs_texture: false,
                     };
                     let src = cfg.wgsl();
                     let module = naga::front::wgsl::parse_str(&src)
@@ -196,4 +199,94 @@ fn generated_kernels_validate() {
             }
         }
     }
+}
+
+/// The products with their vec4 operands read through staging textures
+/// (forced on every size, as the engine does on lavapipe for large ones) and
+/// with storage buffers only (the GPU path): odd sizes, batches, every
+/// transpose, operands of more than one texture row with a partial last row,
+/// split-k, and a shared weight with its backward.
+#[test]
+fn texture_and_storage_operands_match_cpu() {
+    for mode in [TextureOperands::All, TextureOperands::Off] {
+        let ctx = ctx();
+        ctx.gpu.set_texture_operands(mode);
+        for &(batch, m, n, k) in &[
+            (1, 5, 4, 8),
+            (2, 4, 8, 4),
+            (2, 65, 12, 68),
+            (1, 33, 36, 20),
+            (3, 8, 12, 5),
+            (1, 8, 12, 1000),
+        ] {
+            for (t, &(ta, tb)) in TRANSPOSES.iter().enumerate() {
+                check(&ctx, 600 + t as u64, (batch, m, n, k), ta, tb);
+            }
+        }
+        let mut r = rng(601);
+        let (batch, m, k, n) = (3, 33, 20, 12);
+        let x = rand_vec(&mut r, batch * m * k, -1.0, 1.0);
+        let w = rand_vec(&mut r, k * n, -1.0, 1.0);
+        let b = rand_vec(&mut r, n, -1.0, 1.0);
+        let xt = ctx.param(&x, &[batch, m, k]);
+        let wt = ctx.param(&w, &[k, n]);
+        let y = ctx.linear(&xt, &wt, Some(&ctx.tensor(&b, &[n])));
+        let mut want = cpu_matmul(&x, &w, batch, m, n, k, false, false, false);
+        for (i, v) in want.iter_mut().enumerate() {
+            *v += b[i % n];
+        }
+        assert_close(
+            &format!("{mode:?} linear"),
+            &ctx.read(&y),
+            &want,
+            1e-4,
+            1e-4,
+        );
+        let grads = ctx.backward(&ctx.sum_all(&y));
+        let ones = vec![1.0; batch * m * n];
+        let want_dx = cpu_matmul(&ones, &w, batch, m, k, n, false, true, false);
+        let want_dw = cpu_matmul(&x, &ones, 1, k, n, batch * m, true, false, true);
+        let read = |t: &nli_wgpu::Tensor| ctx.read(grads.get(t).unwrap());
+        assert_close(&format!("{mode:?} dX"), &read(&xt), &want_dx, 1e-4, 1e-4);
+        assert_close(&format!("{mode:?} dW"), &read(&wt), &want_dw, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn texture_operands_run_where_chosen() {
+    // Which kernels actually run: the texture variants when forced, and the
+    // storage ones when off (and on GPUs by default).
+    let ctx = ctx();
+    if !ctx.gpu.start_profile() {
+        eprintln!("skipped: the adapter has no timestamp queries");
+        return;
+    }
+    let mut r = rng(602);
+    let a = ctx.tensor(&rand_vec(&mut r, 64 * 32, -1.0, 1.0), &[64, 32]);
+    let b = ctx.tensor(&rand_vec(&mut r, 32 * 16, -1.0, 1.0), &[32, 16]);
+    let mut names = Vec::new();
+    for mode in [TextureOperands::All, TextureOperands::Off] {
+        ctx.gpu.set_texture_operands(mode);
+        let _ = ctx.read(&ctx.matmul(&a, &b));
+        names.push(
+            ctx.gpu
+                .stop_profile()
+                .unwrap()
+                .rows()
+                .into_iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>(),
+        );
+        ctx.gpu.start_profile();
+    }
+    let textured = |n: &Vec<String>| n.iter().filter(|k| k.contains("_tl_tr")).count();
+    assert!(textured(&names[0]) == 1, "forced textures: {:?}", names[0]);
+    assert!(textured(&names[1]) == 0, "textures off: {:?}", names[1]);
+    assert!(
+        names[1]
+            .iter()
+            .any(|k| k.starts_with("generated:matmul_block")),
+        "{:?}",
+        names[1]
+    );
 }

@@ -179,6 +179,26 @@ fn grad_matmul_every_transpose() {
 }
 
 #[test]
+fn grad_matmul_through_texture_operands() {
+    // The same products with every vec4 operand read through a staging
+    // texture (the engine's choice on lavapipe for large products).
+    use nli_wgpu::gpu::TextureOperands;
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let (m, n, k) = (8, 12, 16);
+        let a = if ta { [2, k, m] } else { [2, m, k] };
+        let b = if tb { [2, n, k] } else { [2, k, n] };
+        check(
+            &format!("textured matmul ta={ta} tb={tb}"),
+            vec![input(29, &a, -1.0, 1.0), input(30, &b, -1.0, 1.0)],
+            move |c, t| {
+                c.gpu.set_texture_operands(TextureOperands::All);
+                c.matmul_t(&t[0], &t[1], ta, tb)
+            },
+        );
+    }
+}
+
+#[test]
 fn grad_matmul_shared_weight_and_linear() {
     for tb in [false, true] {
         let w = if tb { [6, 4] } else { [4, 6] };

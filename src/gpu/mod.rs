@@ -46,7 +46,18 @@ enum Command {
         /// Byte range of this dispatch's parameters in the parameter arena.
         params: Option<(u64, u64)>,
         buffers: Vec<(u32, wgpu::Buffer, u64)>,
+        /// Texture bindings (see [`Gpu::stage_texture`]).
+        textures: Vec<(u32, wgpu::TextureView)>,
         groups: [u32; 3],
+    },
+    /// A buffer's vec4s into the texels of a texture, row by row
+    /// ([`TEXTURE_ROW`] texels per row): `full_rows` whole rows, then
+    /// `tail` texels of the next row.
+    CopyToTexture {
+        src: wgpu::Buffer,
+        texture: wgpu::Texture,
+        full_rows: u32,
+        tail: u32,
     },
     Copy {
         src: wgpu::Buffer,
@@ -86,7 +97,31 @@ pub struct Gpu {
     stats: Cell<GpuStats>,
     /// Per-kernel timestamps are collected while this is Some.
     profile: RefCell<Option<profile::KernelProfile>>,
+    /// Staging textures by (slot, rows): one each, reused (see
+    /// [`Gpu::stage_texture`]).
+    textures: RefCell<HashMap<(u32, u32), wgpu::Texture>>,
+    /// Which products read their vec4 operands through textures.
+    texture_operands: Cell<TextureOperands>,
 }
+
+/// Which matrix products read their vec4 operands through staging textures
+/// instead of storage buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextureOperands {
+    /// None (the default on GPUs, where storage loads are cheap and the copy
+    /// into a texture would be pure overhead).
+    Off,
+    /// Products large enough for the copy to pay (the default on CPU
+    /// adapters: on lavapipe a storage load is a loop over the SIMD lanes, a
+    /// texel fetch much cheaper, and the copy a memcpy).
+    Large,
+    /// Every product that can (tests force it on small products).
+    All,
+}
+
+/// Texels (vec4s) per row of a staging texture: a texture row is then 4096
+/// bytes, a multiple of the 256 bytes a buffer-to-texture copy needs.
+pub const TEXTURE_ROW: u32 = 256;
 
 fn module_key(shader: &str, defines: &[(&str, u32)]) -> String {
     let mut key = shader.to_string();
@@ -109,6 +144,7 @@ impl Gpu {
         // without wgpu's runtime bounds checks (they cost a lot on lavapipe).
         // NLI_WGPU_CHECKED=1 turns the checks back on, for debugging.
         let checked_shaders = std::env::var("NLI_WGPU_CHECKED").is_ok_and(|v| v != "0");
+        let cpu = dev.summary.device_type == "Cpu";
         Ok(Gpu {
             device: dev.device,
             queue: dev.queue,
@@ -122,7 +158,77 @@ impl Gpu {
             checked_shaders,
             stats: Cell::new(GpuStats::default()),
             profile: RefCell::new(None),
+            textures: RefCell::new(HashMap::new()),
+            // NLI_TEXTURE_OPERANDS=0 turns them off on CPU adapters too.
+            texture_operands: Cell::new(
+                if cpu && !std::env::var("NLI_TEXTURE_OPERANDS").is_ok_and(|v| v == "0") {
+                    TextureOperands::Large
+                } else {
+                    TextureOperands::Off
+                },
+            ),
         })
+    }
+
+    /// Which matmuls read their vec4 operands through textures.
+    pub fn texture_operands(&self) -> TextureOperands {
+        self.texture_operands.get()
+    }
+
+    /// Choose which matmuls read operands through textures (tests run every
+    /// path on one adapter).
+    pub fn set_texture_operands(&self, mode: TextureOperands) {
+        self.texture_operands.set(mode);
+    }
+
+    /// Largest number of vec4s a staging texture holds.
+    pub fn max_texture_texels(&self) -> usize {
+        self.limits().max_texture_dimension_2d as usize * TEXTURE_ROW as usize
+    }
+
+    /// Record a copy of the first `texels` vec4s of `s` into a staging
+    /// texture of slot `slot` (one texture per slot and size, reused by the
+    /// next staging of that slot: wgpu orders the copy after the earlier
+    /// dispatches that read it) and return a view for a `texture_2d<f32>`
+    /// binding; texel i is at (i % TEXTURE_ROW, i / TEXTURE_ROW).
+    pub fn stage_texture(&self, s: &Storage, texels: usize, slot: u32) -> wgpu::TextureView {
+        assert!(
+            texels <= self.max_texture_texels() && (texels as u64) * 16 <= s.buffer().size(),
+            "stage_texture: {texels} texels from a buffer of {} bytes",
+            s.buffer().size()
+        );
+        let rows = (texels as u32).div_ceil(TEXTURE_ROW).max(1);
+        // Few sizes: rows rounded up to a power of two.
+        let class = rows.next_power_of_two();
+        let texture = self
+            .textures
+            .borrow_mut()
+            .entry((slot, class))
+            .or_insert_with(|| {
+                self.device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("staging texture"),
+                    size: wgpu::Extent3d {
+                        width: TEXTURE_ROW,
+                        height: class,
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba32Float,
+                    usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                    view_formats: &[],
+                })
+            })
+            .clone();
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        self.pending.borrow_mut().push(Command::CopyToTexture {
+            src: s.buffer().clone(),
+            texture,
+            full_rows: texels as u32 / TEXTURE_ROW,
+            tail: texels as u32 % TEXTURE_ROW,
+        });
+        view
     }
 
     pub fn limits(&self) -> &wgpu::Limits {
@@ -346,6 +452,19 @@ impl Gpu {
         buffers: &[(u32, &Storage)],
         groups: [u32; 3],
     ) {
+        self.dispatch_textured(kernel, params, buffers, Vec::new(), groups);
+    }
+
+    /// [`Gpu::dispatch`] with texture bindings as well (views from
+    /// [`Gpu::stage_texture`]).
+    pub fn dispatch_textured(
+        &self,
+        kernel: &Rc<Kernel>,
+        params: &[u32],
+        buffers: &[(u32, &Storage)],
+        textures: Vec<(u32, wgpu::TextureView)>,
+        groups: [u32; 3],
+    ) {
         if groups.contains(&0) {
             return;
         }
@@ -375,6 +494,7 @@ impl Gpu {
             kernel: kernel.clone(),
             params,
             buffers,
+            textures,
             groups,
         });
         self.bump(|s| s.dispatches += 1);
@@ -482,6 +602,44 @@ impl Gpu {
                     encoder.clear_buffer(buffer, 0, Some(*bytes));
                     i += 1;
                 }
+                Command::CopyToTexture {
+                    src,
+                    texture,
+                    full_rows,
+                    tail,
+                } => {
+                    let texel_copy =
+                        |encoder: &mut wgpu::CommandEncoder, row: u32, width: u32, height: u32| {
+                            encoder.copy_buffer_to_texture(
+                                wgpu::TexelCopyBufferInfo {
+                                    buffer: src,
+                                    layout: wgpu::TexelCopyBufferLayout {
+                                        offset: row as u64 * TEXTURE_ROW as u64 * 16,
+                                        bytes_per_row: Some(TEXTURE_ROW * 16),
+                                        rows_per_image: Some(height),
+                                    },
+                                },
+                                wgpu::TexelCopyTextureInfo {
+                                    texture,
+                                    mip_level: 0,
+                                    origin: wgpu::Origin3d { x: 0, y: row, z: 0 },
+                                    aspect: wgpu::TextureAspect::All,
+                                },
+                                wgpu::Extent3d {
+                                    width,
+                                    height,
+                                    depth_or_array_layers: 1,
+                                },
+                            );
+                        };
+                    if *full_rows > 0 {
+                        texel_copy(&mut encoder, 0, TEXTURE_ROW, *full_rows);
+                    }
+                    if *tail > 0 {
+                        texel_copy(&mut encoder, *full_rows, *tail, 1);
+                    }
+                    i += 1;
+                }
             }
         }
         let resolved = if timed.is_empty() {
@@ -542,12 +700,13 @@ impl Gpu {
             kernel,
             params,
             buffers,
+            textures,
             groups,
         } = cmd
         else {
             unreachable!("encode_dispatch takes dispatches only")
         };
-        let bind = self.bind_group(kernel, *params, buffers, uniform);
+        let bind = self.bind_group(kernel, *params, buffers, textures, uniform);
         pass.set_pipeline(&kernel.pipeline);
         pass.set_bind_group(0, &bind, &[]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -559,6 +718,7 @@ impl Gpu {
         kernel: &Kernel,
         params: Option<(u64, u64)>,
         buffers: &[(u32, wgpu::Buffer, u64)],
+        textures: &[(u32, wgpu::TextureView)],
         uniform: Option<&wgpu::Buffer>,
     ) -> wgpu::BindGroup {
         let mut entries = Vec::with_capacity(buffers.len() + 1);
@@ -580,6 +740,12 @@ impl Gpu {
                     offset: 0,
                     size: std::num::NonZeroU64::new(*bytes),
                 }),
+            });
+        }
+        for (binding, view) in textures {
+            entries.push(wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: wgpu::BindingResource::TextureView(view),
             });
         }
         self.device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -23,7 +23,7 @@
 use std::fmt::Write as _;
 
 use crate::ctx::Ctx;
-use crate::gpu::Storage;
+use crate::gpu::{Storage, TextureOperands};
 use crate::tensor::Tensor;
 
 /// What a product adds to its output as it stores it.
@@ -97,6 +97,11 @@ pub struct BlockKernel {
     pub residual: bool,
     /// Invocations per workgroup (along x).
     pub workgroup: u32,
+    /// Read L (R) through a `texture_2d<f32>` of vec4 texels at binding 1
+    /// (2) instead of a storage buffer: texel i at (i % 256, i / 256), filled
+    /// by [`crate::gpu::Gpu::stage_texture`]. Needs vec4 loads of it.
+    pub lhs_texture: bool,
+    pub rhs_texture: bool,
 }
 
 /// Words of the `Params` uniform shared by every matmul kernel.
@@ -113,7 +118,7 @@ impl BlockKernel {
     /// Identifies the generated source.
     pub fn name(&self) -> String {
         format!(
-            "matmul_block_{}x{}_{}{}_{}{}{}_wg{}",
+            "matmul_block_{}x{}_{}{}_{}{}{}{}{}_wg{}",
             self.rows,
             self.cols,
             self.lhs.tag(),
@@ -121,12 +126,60 @@ impl BlockKernel {
             if self.vec4_store { "v4" } else { "s" },
             if self.bias { "_bias" } else { "" },
             if self.residual { "_res" } else { "" },
+            if self.lhs_texture { "_tl" } else { "" },
+            if self.rhs_texture { "_tr" } else { "" },
             self.workgroup
         )
     }
 
     /// The WGSL of the kernel, entry point `matmul_block`.
     pub fn wgsl(&self) -> String {
+        assert!(
+            (!self.lhs_texture || self.lhs != Load::Scalar)
+                && (!self.rhs_texture || self.rhs != Load::Scalar),
+            "texture operands need vec4 loads: {self:?}"
+        );
+        let mut s = self.storage_wgsl();
+        // A texture operand: its binding becomes a texture and each load of
+        // `lhs[i]` (`rhs[i]`) a texel fetch (the generated indices hold no
+        // brackets).
+        for (on, var, binding, tex) in [
+            (self.lhs_texture, "lhs", 1, "lhs_tex"),
+            (self.rhs_texture, "rhs", 2, "rhs_tex"),
+        ] {
+            if !on {
+                continue;
+            }
+            let decl = format!(
+                "@group(0) @binding({binding}) var<storage, read> {var}: array<vec4<f32>>;"
+            );
+            assert!(s.contains(&decl), "{}: no {var} binding", self.name());
+            s = s.replace(
+                &decl,
+                &format!(
+                    "@group(0) @binding({binding}) var {tex}: texture_2d<f32>;\n\
+                     fn load_{var}(i: u32) -> vec4<f32> {{ return textureLoad({tex}, vec2<u32>(i % {row}u, i / {row}u), 0); }}",
+                    row = crate::gpu::TEXTURE_ROW
+                ),
+            );
+            let pat = format!("{var}[");
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find(&pat) {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + pat.len()..];
+                let j = after.find(']').expect("a closing bracket");
+                let _ = write!(out, "load_{var}({})", &after[..j]);
+                rest = &after[j + 1..];
+            }
+            out.push_str(rest);
+            s = out;
+        }
+        s
+    }
+
+    /// The kernel with both operands in storage buffers.
+    fn storage_wgsl(&self) -> String {
         assert!(
             self.rows.is_multiple_of(4)
                 && self.cols.is_multiple_of(4)
@@ -497,7 +550,30 @@ impl Ctx {
         };
         let k_split = round_up4(k.div_ceil(splits));
         let splits = k.div_ceil(k_split);
+        // Operands read through textures (see Gpu::texture_operands): vec4
+        // operands that fit a staging texture, in products large enough for
+        // the copy to pay (each copy is a memcpy of the operand).
+        let texels = |v: &View, rows_free: usize| {
+            // vec4s from the start of the buffer to the operand's last one.
+            (v.batch * (batch - 1) + v.row * (rows_free - 1) + v.col * (k - 1)) / 4 + 1
+        };
+        let use_texture = |load: Load, texels: usize, s: &Storage| {
+            let wanted = match self.gpu.texture_operands() {
+                TextureOperands::Off => false,
+                TextureOperands::Large => macs >= 1 << 20,
+                TextureOperands::All => true,
+            };
+            wanted
+                && load != Load::Scalar
+                && texels <= self.gpu.max_texture_texels()
+                && texels as u64 * 16 <= s.buffer().size()
+        };
+        let (l_texels, r_texels) = (texels(&l, m), texels(&r.t(), n));
+        let lhs_texture = use_texture(lhs, l_texels, l.s);
+        let rhs_texture = use_texture(rhs, r_texels, r.s);
         let cfg = BlockKernel {
+            lhs_texture,
+            rhs_texture,
             rows,
             cols,
             lhs,
@@ -521,23 +597,34 @@ impl Ctx {
             col_blocks as u32,
             batch as u32,
         ];
+        // Operand bindings: storage buffers or staged textures.
+        let mut textures = Vec::new();
+        let mut buffers = vec![];
+        if lhs_texture {
+            textures.push((1, self.gpu.stage_texture(l.s, l_texels, 0)));
+        } else {
+            buffers.push((1, l.s));
+        }
+        if rhs_texture {
+            textures.push((2, self.gpu.stage_texture(r.s, r_texels, 1)));
+        } else {
+            buffers.push((2, r.s));
+        }
         if splits == 1 {
-            let mut buffers = vec![(1, l.s), (2, r.s), (3, &out)];
+            buffers.push((3, &out));
             if let Some(b) = bias {
                 buffers.push((4, b));
             }
             if let Some(res) = epi.residual {
                 buffers.push((5, res));
             }
-            self.gpu.dispatch(&kernel, &params, &buffers, groups);
+            self.gpu
+                .dispatch_textured(&kernel, &params, &buffers, textures, groups);
         } else {
             let partial = self.alloc_f32(batch * splits * m * n);
-            self.gpu.dispatch(
-                &kernel,
-                &params,
-                &[(1, l.s), (2, r.s), (3, &partial)],
-                groups,
-            );
+            buffers.push((3, &partial));
+            self.gpu
+                .dispatch_textured(&kernel, &params, &buffers, textures, groups);
             let sum = self.gpu.kernel("matmul", "split_sum", &[]);
             self.gpu.dispatch(
                 &sum,
