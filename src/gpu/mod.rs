@@ -198,8 +198,10 @@ impl Gpu {
             s.buffer().size()
         );
         let rows = (texels as u32).div_ceil(TEXTURE_ROW).max(1);
-        // Few sizes: rows rounded up to a power of two.
-        let class = rows.next_power_of_two();
+        // Few sizes: rows rounded up to a power of two (within the limit).
+        let class = rows
+            .next_power_of_two()
+            .min(self.limits().max_texture_dimension_2d);
         let texture = self
             .textures
             .borrow_mut()
