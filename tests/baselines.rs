@@ -81,6 +81,7 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
         // Larger than in training so the regulariser's and the KL term's
         // gradients are not swamped by the reconstruction term.
         lambda: 0.5,
+        mi_weight: 0.0,
         kl_beta: 0.5,
         latent_ascent,
         hard_inductor: false,

@@ -1,12 +1,13 @@
 //! The NLI model: a finite-difference check of the whole loss of the `tiny`
-//! model (both Gumbel layers with fixed noise, the regulariser included).
+//! model (both Gumbel layers with fixed noise, the regulariser and the
+//! mutual-information bonus included), and the bonus alone.
 
 mod common;
 use common::*;
 use nli_wgpu::gradcheck::{GradCheckConfig, gradcheck};
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::{GivenParams, RandomInit};
-use nli_wgpu::model::{LossSettings, Nli, StepNoise};
+use nli_wgpu::model::{LossSettings, Nli, StepNoise, token_mutual_information};
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
 
 fn tiny_batch(tasks: usize, pairs: usize) -> TaskBatch {
@@ -49,6 +50,8 @@ fn whole_tiny_loss_matches_finite_differences() {
                     tau_e: 2.0,
                     tau_d: 1.0,
                     lambda: 0.5,
+                    // The mutual-information bonus on too (0 in SPEC).
+                    mi_weight: 0.5,
                     kl_beta: 0.0,
                     latent_ascent: false,
                     hard_inductor: false,
@@ -59,4 +62,67 @@ fn whole_tiny_loss_matches_finite_differences() {
     });
     assert!(report.passed(), "tiny model loss: {report}");
     assert!(report.checked > 200, "checked only {}", report.checked);
+}
+
+/// CPU reference: sum_t H(mean_i p_it) - mean_i H(p_it).
+fn cpu_mutual_information(logits: &[f32], rows: usize, t: usize, k: usize) -> f64 {
+    let p: Vec<Vec<f64>> = logits
+        .chunks(k)
+        .map(|row| {
+            let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+            let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            e.iter().map(|v| v / z).collect()
+        })
+        .collect();
+    let h = |q: &[f64]| {
+        -q.iter()
+            .filter(|&&v| v > 0.0)
+            .map(|v| v * v.ln())
+            .sum::<f64>()
+    };
+    let mut mi = 0.0;
+    for slot in 0..t {
+        let mut mean = vec![0.0; k];
+        let mut mean_h = 0.0;
+        for i in 0..rows {
+            let q = &p[i * t + slot];
+            for (m, v) in mean.iter_mut().zip(q) {
+                *m += v / rows as f64;
+            }
+            mean_h += h(q) / rows as f64;
+        }
+        mi += h(&mean) - mean_h;
+    }
+    mi
+}
+
+#[test]
+fn token_mutual_information_matches_cpu_and_finite_differences() {
+    let ctx = ctx();
+    let (rows, t, k) = (6, 3, 5);
+    let mut r = rng(77);
+    // Rows that differ (a positive value) and rows that are all the same
+    // (exactly 0: no dependence on the task).
+    let differ = rand_vec(&mut r, rows * t * k, -3.0, 3.0);
+    let same: Vec<f32> = differ[..t * k].repeat(rows);
+    for (what, logits) in [("differ", &differ), ("same", &same)] {
+        let got = ctx.item(&token_mutual_information(
+            &ctx,
+            &ctx.tensor(logits, &[rows, t, k]),
+        ));
+        let want = cpu_mutual_information(logits, rows, t, k);
+        assert!(
+            (got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{what}: {got} vs {want}"
+        );
+    }
+    assert!(cpu_mutual_information(&differ, rows, t, k) > 0.1);
+    let report = gradcheck(
+        &ctx,
+        &[(differ.clone(), vec![rows, t, k])],
+        &GradCheckConfig::default(),
+        |c, ts| token_mutual_information(c, &ts[0]),
+    );
+    assert!(report.passed(), "mutual information: {report}");
 }

@@ -124,6 +124,9 @@ pub struct RunOverrides {
     /// Fraction of the run with hard (straight-through) inductor samples
     #[arg(long, help_heading = "Training")]
     pub hard_inductor_frac: Option<f32>,
+    /// Weight of a bonus for the mutual information between tasks and the inductor's tokens (0: SPEC)
+    #[arg(long, help_heading = "Training")]
+    pub mi_weight: Option<f32>,
     /// Train (and validate) on these ID programs only, e.g. shl_1,swp
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     pub programs: Option<Vec<String>>,
@@ -166,7 +169,8 @@ impl RunOverrides {
             warmup_steps,
             kl_beta,
             lpn_train_grad,
-            hard_inductor_frac
+            hard_inductor_frac,
+            mi_weight
         );
         if let Some(p) = &self.programs {
             train.insert("programs".into(), serde_json::json!(p));

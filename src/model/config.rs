@@ -213,6 +213,11 @@ pub struct TrainConfig {
     /// (one-hot forward, straight-through gradient); 0: soft throughout.
     #[serde(default)]
     pub hard_inductor_frac: f32,
+    /// Weight of a bonus for the mutual information between tasks and the
+    /// inductor's tokens (subtracted from the loss; 0 in SPEC, see
+    /// docs/experiments.md).
+    #[serde(default)]
+    pub mi_weight: f32,
     /// Train on these ID programs of the suite only (names as `tasks
     /// --programs` prints them); validation uses the same ones. None: all.
     #[serde(default)]
@@ -253,6 +258,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         kl_beta: default_kl_beta(),
         lpn_train_grad: 1,
         hard_inductor_frac: 0.0,
+        mi_weight: 0.0,
         programs: None,
     };
     let base = ModelConfig {
@@ -362,6 +368,12 @@ impl TrainConfig {
             return bad(format!(
                 "hard_inductor_frac={} must be in [0, 1]",
                 self.hard_inductor_frac
+            ));
+        }
+        if !(self.mi_weight >= 0.0 && self.mi_weight.is_finite()) {
+            return bad(format!(
+                "mi_weight={} must be finite and >= 0",
+                self.mi_weight
             ));
         }
         if self.programs.as_ref().is_some_and(|p| p.is_empty()) {

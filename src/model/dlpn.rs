@@ -63,7 +63,7 @@ impl DLpn {
         let out = self.decode(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]));
         let nll = sequence_nll(ctx, &out, &yf);
         let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
-        program_loss(ctx, recon, logits, out, yf, s.lambda)
+        program_loss(ctx, recon, logits, out, yf, s)
     }
 }
 

@@ -169,6 +169,32 @@ pub fn distinct_token_regulariser(ctx: &Ctx, logits: &Tensor) -> Tensor {
     ctx.add_scalar(&ctx.scale(&ctx.sum_all(&unused), -1.0), (k - 1) as f32)
 }
 
+/// The mutual information between a program's row and its token, summed
+/// over the T slots: `sum_t H(mean_i p_it) - mean_i H(p_it)` with p_it =
+/// softmax(logits[i, t]) over the rows i of `logits` [.., T, K] (a batch of
+/// tasks' leave-one-out programs). It is large when tasks write different
+/// tokens and each task's token is sure, and 0 when every task writes the
+/// same distribution: a bonus for it rewards a specification-dependent
+/// inductor (its gradient for row i is log(p_i / mean p) / rows: it grows
+/// each row's deviation from the batch's mean).
+pub fn token_mutual_information(ctx: &Ctx, logits: &Tensor) -> Tensor {
+    let (t, k) = (logits.dim(-2), logits.dim(-1));
+    let rows = logits.numel() / (t * k);
+    let logp = ctx.log_softmax(&ctx.reshape(logits, &[rows * t, k]));
+    let p = ctx.exp(&logp);
+    // mean_i H(p_it), summed over t.
+    let mean_entropy = ctx.scale(&ctx.sum_all(&ctx.mul(&p, &logp)), -1.0 / rows as f32);
+    // H(mean_i p_it), summed over t; log of the mean as log(1 - (1 - p)),
+    // clamped like the regulariser's.
+    let mean_p = ctx.mean_axis(&ctx.reshape(&p, &[rows, t, k]), 0);
+    let log_mean = ctx.log1m_clamped(
+        &ctx.add_scalar(&ctx.scale(&mean_p, -1.0), 1.0),
+        ONE_MINUS_Q_FLOOR,
+    );
+    let entropy_of_mean = ctx.scale(&ctx.sum_all(&ctx.mul(&mean_p, &log_mean)), -1.0);
+    ctx.sub(&entropy_of_mean, &mean_entropy)
+}
+
 /// A model that writes token programs with an inductor and runs them on
 /// inputs: what test-time program search needs (NLI and D-LPN).
 pub trait ProgramModel {
@@ -256,6 +282,9 @@ pub struct LossSettings {
     pub tau_d: f32,
     /// Weight of the distinct-token regulariser (NLI, D-LPN).
     pub lambda: f32,
+    /// Weight of the token mutual-information bonus, subtracted from the
+    /// loss (NLI, D-LPN; 0 in SPEC).
+    pub mi_weight: f32,
     /// Weight of the KL term (LPN).
     pub kl_beta: f32,
     /// LPN: one latent ascent step before the loss ("Grad 1").
@@ -282,6 +311,7 @@ impl LossSettings {
             tau_e,
             tau_d,
             lambda: tc.lambda,
+            mi_weight: tc.mi_weight,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
@@ -417,25 +447,33 @@ impl Nli {
             LOG_PROB_FLOOR,
         );
         let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
-        program_loss(ctx, recon, logits, pi, targets, s.lambda)
+        program_loss(ctx, recon, logits, pi, targets, s)
     }
 }
 
 /// The loss of a program model (NLI, D-LPN) from its reconstruction term:
-/// plus `lambda` times the distinct-token regulariser of the logits.
+/// plus `lambda` times the distinct-token regulariser of the logits, minus
+/// `mi_weight` times their token mutual information (when not 0).
 pub(crate) fn program_loss(
     ctx: &Ctx,
     recon: Tensor,
     logits: Tensor,
     pred: Tensor,
     targets: Tensor,
-    lambda: f32,
+    s: LossSettings,
 ) -> LossParts {
     let reg = distinct_token_regulariser(ctx, &logits);
+    let mut loss = ctx.add(&recon, &ctx.scale(&reg, s.lambda));
+    let mut extra = vec![("reg", reg)];
+    if s.mi_weight != 0.0 {
+        let mi = token_mutual_information(ctx, &logits);
+        loss = ctx.sub(&loss, &ctx.scale(&mi, s.mi_weight));
+        extra.push(("mi", mi));
+    }
     LossParts {
-        loss: ctx.add(&recon, &ctx.scale(&reg, lambda)),
+        loss,
         recon,
-        extra: vec![("reg", reg)],
+        extra,
         logits: Some(logits),
         pred,
         targets,
