@@ -174,27 +174,31 @@ fn generated_kernels_validate() {
                     (true, true, true),
                     (true, false, true),
                 ] {
-                    let cfg = BlockKernel {
-                        rows,
-                        cols,
-                        lhs,
-                        rhs,
-                        vec4_store,
-                        bias,
-                        residual,
-                        workgroup: 16,
-                        lhs_texture: false,
-                        rhs_texture: false,
-                    };
-                    let src = cfg.wgsl();
-                    let module = naga::front::wgsl::parse_str(&src)
+                    // Texture operands where the loads are vec4s.
+                    for (lhs_texture, rhs_texture) in [(false, false), (true, true)] {
+                        let cfg = BlockKernel {
+                            rows,
+                            cols,
+                            lhs,
+                            rhs,
+                            vec4_store,
+                            bias,
+                            residual,
+                            workgroup: 16,
+                            lhs_texture: lhs_texture && lhs != Load::Scalar,
+                            rhs_texture: rhs_texture && rhs != Load::Scalar,
+                        };
+                        let src = cfg.wgsl();
+                        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
+                            panic!("{}: {}", cfg.name(), e.emit_to_string(&src))
+                        });
+                        naga::valid::Validator::new(
+                            naga::valid::ValidationFlags::all(),
+                            naga::valid::Capabilities::empty(),
+                        )
+                        .validate(&module)
                         .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
-                    naga::valid::Validator::new(
-                        naga::valid::ValidationFlags::all(),
-                        naga::valid::Capabilities::empty(),
-                    )
-                    .validate(&module)
-                    .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
+                    }
                 }
             }
         }

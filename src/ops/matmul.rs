@@ -139,47 +139,6 @@ impl BlockKernel {
                 && (!self.rhs_texture || self.rhs != Load::Scalar),
             "texture operands need vec4 loads: {self:?}"
         );
-        let mut s = self.storage_wgsl();
-        // A texture operand: its binding becomes a texture and each load of
-        // `lhs[i]` (`rhs[i]`) a texel fetch (the generated indices hold no
-        // brackets).
-        for (on, var, binding, tex) in [
-            (self.lhs_texture, "lhs", 1, "lhs_tex"),
-            (self.rhs_texture, "rhs", 2, "rhs_tex"),
-        ] {
-            if !on {
-                continue;
-            }
-            let decl = format!(
-                "@group(0) @binding({binding}) var<storage, read> {var}: array<vec4<f32>>;"
-            );
-            assert!(s.contains(&decl), "{}: no {var} binding", self.name());
-            s = s.replace(
-                &decl,
-                &format!(
-                    "@group(0) @binding({binding}) var {tex}: texture_2d<f32>;\n\
-                     fn load_{var}(i: u32) -> vec4<f32> {{ return textureLoad({tex}, vec2<u32>(i % {row}u, i / {row}u), 0); }}",
-                    row = crate::gpu::TEXTURE_ROW
-                ),
-            );
-            let pat = format!("{var}[");
-            let mut out = String::with_capacity(s.len());
-            let mut rest = s.as_str();
-            while let Some(i) = rest.find(&pat) {
-                out.push_str(&rest[..i]);
-                let after = &rest[i + pat.len()..];
-                let j = after.find(']').expect("a closing bracket");
-                let _ = write!(out, "load_{var}({})", &after[..j]);
-                rest = &after[j + 1..];
-            }
-            out.push_str(rest);
-            s = out;
-        }
-        s
-    }
-
-    /// The kernel with both operands in storage buffers.
-    fn storage_wgsl(&self) -> String {
         assert!(
             self.rows.is_multiple_of(4)
                 && self.cols.is_multiple_of(4)
@@ -198,14 +157,33 @@ impl BlockKernel {
             self.name()
         );
         w.push_str(PARAMS);
+        let _ = writeln!(w, "@group(0) @binding(0) var<uniform> p: Params;");
+        // Each operand is read through `load_lhs(i)` (`load_rhs(i)`): element
+        // i of a storage buffer, or texel i of a staging texture, at (i %
+        // TEXTURE_ROW, i / TEXTURE_ROW).
+        for (var, binding, load, texture) in [
+            ("lhs", 1, self.lhs, self.lhs_texture),
+            ("rhs", 2, self.rhs, self.rhs_texture),
+        ] {
+            let e = elem(load != Load::Scalar);
+            if texture {
+                let row = crate::gpu::TEXTURE_ROW;
+                let _ = writeln!(
+                    w,
+                    "@group(0) @binding({binding}) var {var}: texture_2d<f32>;\n\
+                     fn load_{var}(i: u32) -> {e} {{ return textureLoad({var}, vec2<u32>(i % {row}u, i / {row}u), 0); }}"
+                );
+            } else {
+                let _ = writeln!(
+                    w,
+                    "@group(0) @binding({binding}) var<storage, read> {var}: array<{e}>;\n\
+                     fn load_{var}(i: u32) -> {e} {{ return {var}[i]; }}"
+                );
+            }
+        }
         let _ = writeln!(
             w,
-            "@group(0) @binding(0) var<uniform> p: Params;\n\
-             @group(0) @binding(1) var<storage, read> lhs: array<{}>;\n\
-             @group(0) @binding(2) var<storage, read> rhs: array<{}>;\n\
-             @group(0) @binding(3) var<storage, read_write> out: array<{}>;\n",
-            elem(self.lhs != Load::Scalar),
-            elem(self.rhs != Load::Scalar),
+            "@group(0) @binding(3) var<storage, read_write> out: array<{}>;\n",
             elem(self.vec4_store)
         );
         if self.bias {
@@ -361,13 +339,16 @@ impl BlockKernel {
             Load::AlongK => {
                 let _ = writeln!(w, "    let l4 = l / 4u;");
                 for r in 0..bm {
-                    let _ = writeln!(w, "    let x{r} = lhs[a{r} + l4];");
+                    let _ = writeln!(w, "    let x{r} = load_lhs(a{r} + l4);");
                 }
             }
             Load::AlongFree => {
                 for q in 0..steps {
                     for g in 0..bm / 4 {
-                        let _ = writeln!(w, "    let x{g}_{q} = lhs[a{g} + (l + {q}u) * l_col4];");
+                        let _ = writeln!(
+                            w,
+                            "    let x{g}_{q} = load_lhs(a{g} + (l + {q}u) * l_col4);"
+                        );
                     }
                 }
             }
@@ -379,7 +360,7 @@ impl BlockKernel {
                     let terms: Vec<String> = (0..4)
                         .map(|q| {
                             if q < steps {
-                                format!("lhs[a{r} + lo{q}]")
+                                format!("load_lhs(a{r} + lo{q})")
                             } else {
                                 "0.0".into()
                             }
@@ -408,12 +389,13 @@ impl BlockKernel {
             match self.rhs {
                 Load::AlongFree => {
                     for q in 0..steps {
-                        let _ = writeln!(w, "      let y{q} = rhs[b{g} + (l + {q}u) * r_row4];");
+                        let _ =
+                            writeln!(w, "      let y{q} = load_rhs(b{g} + (l + {q}u) * r_row4);");
                     }
                 }
                 Load::AlongK => {
                     for e in 0..4 {
-                        let _ = writeln!(w, "      let w{e} = rhs[b{} + k4];", 4 * g + e);
+                        let _ = writeln!(w, "      let w{e} = load_rhs(b{} + k4);", 4 * g + e);
                     }
                     for q in 0..steps {
                         let c = XYZW[q as usize];
@@ -426,7 +408,7 @@ impl BlockKernel {
                 Load::Scalar => {
                     for q in 0..steps {
                         let cols: Vec<String> = (0..4)
-                            .map(|e| format!("rhs[b{} + ro{q}]", 4 * g + e))
+                            .map(|e| format!("load_rhs(b{} + ro{q})", 4 * g + e))
                             .collect();
                         let _ = writeln!(w, "      let y{q} = vec4<f32>({});", cols.join(", "));
                     }
