@@ -90,6 +90,9 @@ pub struct Gpu {
     pool: Rc<RefCell<BufferPool>>,
     kernels: RefCell<HashMap<String, Rc<Kernel>>>,
     modules: RefCell<HashMap<String, wgpu::ShaderModule>>,
+    /// Generated sources by name: the module and whether it has `Params`
+    /// (one source may hold several entry points).
+    generated_modules: RefCell<HashMap<String, (wgpu::ShaderModule, bool)>>,
     pending: RefCell<Vec<Command>>,
     arena: RefCell<Vec<u8>>,
     uniform_align: u64,
@@ -152,6 +155,7 @@ impl Gpu {
             pool: Rc::new(RefCell::new(BufferPool::default())),
             kernels: RefCell::new(HashMap::new()),
             modules: RefCell::new(HashMap::new()),
+            generated_modules: RefCell::new(HashMap::new()),
             pending: RefCell::new(Vec::new()),
             arena: RefCell::new(Vec::new()),
             uniform_align,
@@ -394,7 +398,8 @@ impl Gpu {
     /// Like [`Gpu::kernel`], for WGSL generated at run time (kernels whose
     /// unrolled body depends on sizes, e.g. the matmul register blocks).
     /// `name` identifies the source: the same name must always give the same
-    /// source, which is only generated on the first call.
+    /// source, which is generated and compiled into a module only on the
+    /// first call; other entry points of it reuse that module.
     pub fn generated_kernel(
         &self,
         name: &str,
@@ -405,9 +410,16 @@ impl Gpu {
         if let Some(k) = self.kernels.borrow().get(&key) {
             return k.clone();
         }
-        let source = source();
-        let has_params = source.contains("var<uniform>");
-        let module = self.create_module(name, source);
+        let (module, has_params) = self
+            .generated_modules
+            .borrow_mut()
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                let source = source();
+                let has_params = source.contains("var<uniform>");
+                (self.create_module(name, source), has_params)
+            })
+            .clone();
         self.build_kernel(key, &module, entry, has_params)
     }
 
