@@ -134,6 +134,26 @@ impl AttentionKernel {
                 let _ = writeln!(w, "  let row{u} = min(r0 + {u}u, p.len - 1u);");
             }
         };
+        // The key loop's end for a block of query rows: with the mask, the
+        // block's last row's.
+        let jend = |w: &mut String| {
+            let _ = writeln!(
+                w,
+                "  let jend = select(p.len, min(p.len, r0 + {bl}u), causal);"
+            );
+        };
+        // Key row j (and its value row) inside the key loop.
+        let key_row = |w: &mut String, with_v: bool| {
+            let _ = writeln!(w, "    let ko = qbase + j * rs + p.width4;");
+            for d in 0..dh4 {
+                let _ = writeln!(w, "    let k{d} = qkv[ko + {d}u];");
+                if with_v {
+                    let _ = writeln!(w, "    let v{d} = qkv[ko + p.width4 + {d}u];");
+                }
+            }
+        };
+        // Query row r0 + u does not see key j.
+        let masked = |u: u32| format!("causal && j > r0 + {u}u");
 
         // Forward.
         head(w, "attention");
@@ -150,36 +170,28 @@ impl AttentionKernel {
                 let _ = writeln!(w, "  var a{u}_{d} = vec4<f32>(0.0);");
             }
         }
-        let _ = writeln!(
-            w,
-            "  let jend = select(p.len, min(p.len, r0 + {bl}u), causal);"
-        );
+        jend(w);
         // Pass 1: each row's maximum score.
         let _ = writeln!(w, "  for (var j = 0u; j < jend; j++) {{");
-        let _ = writeln!(w, "    let ko = qbase + j * rs + p.width4;");
-        for d in 0..dh4 {
-            let _ = writeln!(w, "    let k{d} = qkv[ko + {d}u];");
-        }
+        key_row(w, false);
         for u in 0..bl {
             let s = dot(&|d| format!("q{u}_{d}"), &|d| format!("k{d}"));
             let _ = writeln!(
                 w,
-                "    m{u} = max(m{u}, select({s}, -3.0e38, causal && j > r0 + {u}u));"
+                "    m{u} = max(m{u}, select({s}, -3.0e38, {}));",
+                masked(u)
             );
         }
         let _ = writeln!(w, "  }}");
         // Pass 2: exponentials, their sum and the weighted sum of V.
         let _ = writeln!(w, "  for (var j = 0u; j < jend; j++) {{");
-        let _ = writeln!(w, "    let ko = qbase + j * rs + p.width4;");
-        for d in 0..dh4 {
-            let _ = writeln!(w, "    let k{d} = qkv[ko + {d}u];");
-            let _ = writeln!(w, "    let v{d} = qkv[ko + p.width4 + {d}u];");
-        }
+        key_row(w, true);
         for u in 0..bl {
             let s = dot(&|d| format!("q{u}_{d}"), &|d| format!("k{d}"));
             let _ = writeln!(
                 w,
-                "    {{ let e = select(exp({s} - m{u}), 0.0, causal && j > r0 + {u}u);\n      l{u} += e;"
+                "    {{ let e = select(exp({s} - m{u}), 0.0, {});\n      l{u} += e;",
+                masked(u)
             );
             for d in 0..dh4 {
                 let _ = writeln!(w, "      a{u}_{d} = fma(vec4<f32>(e), v{d}, a{u}_{d});");
@@ -219,22 +231,16 @@ impl AttentionKernel {
                  if (r0 + {u}u < p.len) {{ delta[sbase + row{u}] = di{u}; }}"
             );
         }
-        let _ = writeln!(
-            w,
-            "  let jend = select(p.len, min(p.len, r0 + {bl}u), causal);"
-        );
+        jend(w);
         let _ = writeln!(w, "  for (var j = 0u; j < jend; j++) {{");
-        let _ = writeln!(w, "    let ko = qbase + j * rs + p.width4;");
-        for d in 0..dh4 {
-            let _ = writeln!(w, "    let k{d} = qkv[ko + {d}u];");
-            let _ = writeln!(w, "    let v{d} = qkv[ko + p.width4 + {d}u];");
-        }
+        key_row(w, true);
         for u in 0..bl {
             let s = dot(&|d| format!("q{u}_{d}"), &|d| format!("k{d}"));
             let dp = dot(&|d| format!("g{u}_{d}"), &|d| format!("v{d}"));
             let _ = writeln!(
                 w,
-                "    {{ let ds = select(exp({s} - lse{u}) * ({dp} - di{u}), 0.0, causal && j > r0 + {u}u);"
+                "    {{ let ds = select(exp({s} - lse{u}) * ({dp} - di{u}), 0.0, {});",
+                masked(u)
             );
             for d in 0..dh4 {
                 let _ = writeln!(w, "      a{u}_{d} = fma(vec4<f32>(ds), k{d}, a{u}_{d});");
