@@ -188,16 +188,7 @@ fn generated_kernels_validate() {
                             lhs_texture: lhs_texture && lhs != Load::Scalar,
                             rhs_texture: rhs_texture && rhs != Load::Scalar,
                         };
-                        let src = cfg.wgsl();
-                        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
-                            panic!("{}: {}", cfg.name(), e.emit_to_string(&src))
-                        });
-                        naga::valid::Validator::new(
-                            naga::valid::ValidationFlags::all(),
-                            naga::valid::Capabilities::empty(),
-                        )
-                        .validate(&module)
-                        .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
+                        validate_wgsl(&cfg.name(), &cfg.wgsl());
                     }
                 }
             }

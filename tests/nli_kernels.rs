@@ -183,15 +183,7 @@ fn generated_attention_kernels_validate() {
             block,
             workgroup: 64,
         };
-        let src = cfg.wgsl();
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::empty(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}: {}", cfg.name(), e.emit_to_string(&src)));
+        let module = validate_wgsl(&cfg.name(), &cfg.wgsl());
         let entries: Vec<&str> = module
             .entry_points
             .iter()

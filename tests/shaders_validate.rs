@@ -2,6 +2,9 @@
 
 use std::collections::BTreeSet;
 
+mod common;
+use common::validate_wgsl;
+
 #[test]
 fn every_shader_parses_and_validates() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
@@ -13,14 +16,7 @@ fn every_shader_parses_and_validates() {
         }
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let src = std::fs::read_to_string(&path).unwrap();
-        let module = naga::front::wgsl::parse_str(&src)
-            .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::empty(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&src)));
+        let module = validate_wgsl(&path.display().to_string(), &src);
         assert!(
             module
                 .entry_points
@@ -58,15 +54,7 @@ fn registered_sources_are_the_files_on_disk() {
 fn vec4_builds_validate_with_the_same_entry_points() {
     use nli_wgpu::gpu::shaders::{VEC4_SHADERS, source, vec4_source};
     let validate = |name: &str, src: &str| {
-        let module = naga::front::wgsl::parse_str(src)
-            .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::empty(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-        module
+        validate_wgsl(name, src)
             .entry_points
             .iter()
             .map(|e| e.name.clone())
