@@ -19,6 +19,10 @@ struct Params {
     cols: u32,    // row length in E
     eps: f32,
     inv_n: f32,   // 1 / row length in floats
+    chunk: u32,   // layer_norm_backward_params: rows per partial sum
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -79,19 +83,26 @@ fn layer_norm_backward_x(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     }
 }
 
-// One invocation per column (per group of 4 columns in the vec4 build).
+// One invocation per column (per group of 4 columns in the vec4 build) and
+// chunk of `chunk` rows: dgamma and dbeta get [chunks, cols] partial sums
+// (the engine sums them over chunks when there is more than one; many rows
+// and few columns would otherwise leave a GPU nearly idle).
 @compute @workgroup_size(WG)
 fn layer_norm_backward_params(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let c = flat(gid, nwg);
-    if (c >= p.cols) { return; }
+    let t = flat(gid, nwg);
+    let chunks = (p.rows + p.chunk - 1u) / p.chunk;
+    if (t >= p.cols * chunks) { return; }
+    let c = t % p.cols;
+    let r0 = (t / p.cols) * p.chunk;
+    let r1 = min(p.rows, r0 + p.chunk);
     var dg = E(0.0);
     var db = E(0.0);
-    for (var r = 0u; r < p.rows; r++) {
+    for (var r = r0; r < r1; r++) {
         let i = r * p.cols + c;
         let xhat = (x[i] - stats[2u * r]) * stats[2u * r + 1u];
         dg += dy[i] * xhat;
         db += dy[i];
     }
-    dgamma[c] = dg;
-    dbeta[c] = db;
+    dgamma[t] = dg;
+    dbeta[t] = db;
 }

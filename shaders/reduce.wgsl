@@ -1,7 +1,10 @@
 // Reductions along one axis of a tensor viewed as [outer, axis, inner]:
 // out[o, i] = alpha * sum_a x[o, a, i]. One invocation per output element;
-// each loops over the axis (axes here are short: pairs, positions, rows).
-// Also the sum of squares used by global-norm gradient clipping.
+// each loops over the axis. A long axis with few outputs (a bias gradient:
+// 64 sums over thousands of rows) would leave a GPU nearly idle, so the
+// engine then first sums chunks of the axis (sum_axis_partial, one
+// invocation per chunk and output) and reduces the partial sums with
+// sum_axis. Also the sum of squares used by global-norm gradient clipping.
 
 const WG: u32 = 64u;
 
@@ -10,6 +13,10 @@ struct Params {
     axis: u32,
     inner: u32,
     alpha: f32,
+    chunk: u32,  // sum_axis_partial: axis elements per chunk
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,6 +40,27 @@ fn sum_axis(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
         idx += p.inner;
     }
     out[t] = p.alpha * acc;
+}
+
+// out[o, c, i] = sum of x[o, a, i] over a in chunk c (a from c * chunk to
+// min(axis, (c + 1) * chunk)); n = outer * chunks * inner.
+@compute @workgroup_size(WG)
+fn sum_axis_partial(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat(gid, nwg);
+    if (t >= p.n) { return; }
+    let chunks = (p.axis + p.chunk - 1u) / p.chunk;
+    let i = t % p.inner;
+    let c = (t / p.inner) % chunks;
+    let o = t / (p.inner * chunks);
+    let a0 = c * p.chunk;
+    let a1 = min(p.axis, a0 + p.chunk);
+    var acc = 0.0;
+    var idx = (o * p.axis + a0) * p.inner + i;
+    for (var a = a0; a < a1; a++) {
+        acc += x[idx];
+        idx += p.inner;
+    }
+    out[t] = acc;
 }
 
 // One workgroup: out[0] += sum(x[0..n]^2). Dispatches of this kernel run in

@@ -32,11 +32,19 @@ impl Ctx {
         // Rows of a multiple of 4 floats are read as vec4s.
         let vec4 = cols.is_multiple_of(4);
         let lanes = if vec4 { 4 } else { 1 };
+        // Rows per partial sum of the parameter gradients (all rows in one
+        // unless that leaves too few invocations: Ctx::reduction_chunk).
+        let chunk = self.reduction_chunk(cols / lanes, rows);
+        let chunks = rows.div_ceil(chunk);
         let params = [
             rows as u32,
             (cols / lanes) as u32,
             LAYER_NORM_EPS.to_bits(),
             (1.0 / cols as f32).to_bits(),
+            chunk as u32,
+            0,
+            0,
+            0,
         ];
         let k = self.gpu.element_kernel("layer_norm", "layer_norm", vec4);
         self.gpu.dispatch(
@@ -80,8 +88,8 @@ impl Ctx {
                     None
                 };
                 let (dg, db) = if g2.requires_grad() || b2.requires_grad() {
-                    let dg = ctx.alloc_f32(cols);
-                    let db = ctx.alloc_f32(cols);
+                    let dg = ctx.alloc_f32(chunks * cols);
+                    let db = ctx.alloc_f32(chunks * cols);
                     let k =
                         ctx.gpu
                             .element_kernel("layer_norm", "layer_norm_backward_params", vec4);
@@ -95,9 +103,17 @@ impl Ctx {
                             (DGAMMA, &dg),
                             (DBETA, &db),
                         ],
-                        ctx.gpu.groups_1d(cols / lanes),
+                        ctx.gpu.groups_1d(chunks * cols / lanes),
                     );
-                    (Some(ctx.wrap(&[cols], dg)), Some(ctx.wrap(&[cols], db)))
+                    let total = |partial| {
+                        if chunks == 1 {
+                            ctx.wrap(&[cols], partial)
+                        } else {
+                            let p = ctx.wrap(&[chunks, cols], partial);
+                            ctx.wrap(&[cols], ctx.reduce_axis(&p, 0, 1.0))
+                        }
+                    };
+                    (Some(total(dg)), Some(total(db)))
                 } else {
                     (None, None)
                 };

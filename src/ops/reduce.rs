@@ -6,19 +6,92 @@ use crate::gpu::Storage;
 use crate::tensor::Tensor;
 
 impl Ctx {
-    fn reduce_axis(&self, x: &Tensor, ax: usize, alpha: f32) -> Storage {
+    pub(crate) fn reduce_axis(&self, x: &Tensor, ax: usize, alpha: f32) -> Storage {
         let (outer, axis, inner) = x.split_at_axis(ax);
         let n = outer * inner;
         let out = self.alloc_f32(n);
-        let k = self.gpu.kernel("reduce", "sum_axis", &[]);
-        let params = [n as u32, axis as u32, inner as u32, alpha.to_bits()];
+        let chunk = self.reduction_chunk(n, axis);
+        let chunks = axis.div_ceil(chunk);
+        let sum = self.gpu.kernel("reduce", "sum_axis", &[]);
+        if chunks == 1 {
+            let params = [
+                n as u32,
+                axis as u32,
+                inner as u32,
+                alpha.to_bits(),
+                0,
+                0,
+                0,
+                0,
+            ];
+            self.gpu.dispatch(
+                &sum,
+                &params,
+                &[(1, x.storage()), (2, &out)],
+                self.gpu.groups_1d(n),
+            );
+            return out;
+        }
+        // Partial sums [outer, chunks, inner], then their sum over chunks.
+        let partial = self.alloc_f32(outer * chunks * inner);
+        let k = self.gpu.kernel("reduce", "sum_axis_partial", &[]);
+        let np = outer * chunks * inner;
+        let params = [
+            np as u32,
+            axis as u32,
+            inner as u32,
+            0,
+            chunk as u32,
+            0,
+            0,
+            0,
+        ];
         self.gpu.dispatch(
             &k,
             &params,
-            &[(1, x.storage()), (2, &out)],
+            &[(1, x.storage()), (2, &partial)],
+            self.gpu.groups_1d(np),
+        );
+        let params = [
+            n as u32,
+            chunks as u32,
+            inner as u32,
+            alpha.to_bits(),
+            0,
+            0,
+            0,
+            0,
+        ];
+        self.gpu.dispatch(
+            &sum,
+            &params,
+            &[(1, &partial), (2, &out)],
             self.gpu.groups_1d(n),
         );
         out
+    }
+
+    /// Elements of the axis each invocation sums when `outputs` sums run
+    /// over an axis of `axis` elements: the whole axis, unless the outputs
+    /// alone are too few invocations to fill the device and the axis is
+    /// long, in which case it is split into chunks of at least 64 (partial
+    /// sums first, then their sum: see `shaders/reduce.wgsl`). Used by every
+    /// column reduction (sums along an axis, layer norm's parameter
+    /// gradients).
+    pub(crate) fn reduction_chunk(&self, outputs: usize, axis: usize) -> usize {
+        const MIN_CHUNK: usize = 64;
+        // Invocations that fill the device: a GPU wants thousands; lavapipe
+        // runs 8-wide SIMD groups on a few cores.
+        let wanted = if self.gpu.summary.device_type == "Cpu" {
+            64
+        } else {
+            8192
+        };
+        if outputs == 0 || outputs >= wanted || axis < 2 * MIN_CHUNK {
+            return axis.max(1);
+        }
+        let chunks = wanted.div_ceil(outputs).min(axis / MIN_CHUNK);
+        axis.div_ceil(chunks)
     }
 
     fn reduce_op(&self, op: &'static str, x: &Tensor, axis: isize, alpha: f32) -> Tensor {
@@ -62,7 +135,7 @@ impl Ctx {
     /// Record `acc[0] += sum(x^2)` (for global-norm clipping).
     pub(crate) fn sum_squares_into(&self, x: &Tensor, acc: &Storage) {
         let k = self.gpu.kernel("reduce", "sum_squares_acc", &[]);
-        let params = [x.numel() as u32, 0, 0, 0];
+        let params = [x.numel() as u32, 0, 0, 0, 0, 0, 0, 0];
         self.gpu
             .dispatch(&k, &params, &[(1, x.storage()), (2, acc)], [1, 1, 1]);
     }
