@@ -136,14 +136,7 @@ fn sizes_that_are_multiples_of_4_run_the_vec4_kernels() {
     let g12 = ctx.tensor(&[1.0; 12], &[12]);
     let _ = ctx.read(&ctx.layer_norm(&x12, &g12, &g12));
     let _ = ctx.read(&ctx.add_broadcast(&x4, &g));
-    let names: Vec<String> = ctx
-        .gpu
-        .stop_profile()
-        .unwrap()
-        .rows()
-        .into_iter()
-        .map(|r| r.0)
-        .collect();
+    let names: Vec<String> = profiled_kernels(&ctx);
     for want in [
         "generated:elementwise_vec4:add",
         "generated:elementwise_vec4:gelu",

@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use nli_wgpu::gpu::TextureOperands;
+use nli_wgpu::gpu::{TextureOperands, Tuning};
 use nli_wgpu::ops::matmul::{BlockKernel, Load, cpu_matmul};
 
 const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
@@ -263,16 +263,7 @@ fn texture_operands_run_where_chosen() {
     for mode in [TextureOperands::All, TextureOperands::Off] {
         ctx.gpu.set_texture_operands(mode);
         let _ = ctx.read(&ctx.matmul(&a, &b));
-        names.push(
-            ctx.gpu
-                .stop_profile()
-                .unwrap()
-                .rows()
-                .into_iter()
-                .map(|r| r.0)
-                .collect::<Vec<_>>(),
-        );
-        ctx.gpu.start_profile();
+        names.push(profiled_kernels(&ctx));
     }
     let textured = |n: &Vec<String>| n.iter().filter(|k| k.contains("_tl_tr")).count();
     assert!(textured(&names[0]) == 1, "forced textures: {:?}", names[0]);
@@ -284,4 +275,64 @@ fn texture_operands_run_where_chosen() {
         "{:?}",
         names[1]
     );
+}
+
+#[test]
+fn forced_block_sizes_run_and_match_cpu() {
+    // NLI_MATMUL_BLOCK / NLI_ATTENTION_BLOCK force the sizes a GPU would
+    // pick (or any other): the kernel of that block runs, and the product
+    // still matches the CPU.
+    let ctx = ctx();
+    let profiled = ctx.gpu.start_profile();
+    for block in [4u32, 8, 16] {
+        ctx.gpu.set_tuning(Tuning {
+            matmul_block: Some(block),
+            attention_block: None,
+        });
+        for (i, &(ta, tb)) in TRANSPOSES.iter().enumerate() {
+            check(&ctx, 700 + i as u64, (1, 40, 36, 24), ta, tb);
+        }
+        if profiled {
+            let names: Vec<String> = profiled_kernels(&ctx)
+                .into_iter()
+                .filter(|k| k.contains("matmul_block"))
+                .collect();
+            let want = format!("matmul_block_{block}x{block}_");
+            assert!(
+                !names.is_empty() && names.iter().all(|k| k.contains(&want)),
+                "block {block}: {names:?}"
+            );
+        }
+    }
+    ctx.gpu.set_tuning(Tuning::default());
+}
+
+#[test]
+fn tuning_from_environment_is_checked() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert_eq!(Tuning::from_lookup(env(&[])).unwrap(), Tuning::default());
+    let t = Tuning::from_lookup(env(&[
+        ("NLI_MATMUL_BLOCK", "8"),
+        ("NLI_ATTENTION_BLOCK", " 3"),
+    ]))
+    .unwrap();
+    assert_eq!(t.matmul_block, Some(8));
+    assert_eq!(t.attention_block, Some(3));
+    for bad in [
+        ("NLI_MATMUL_BLOCK", "12"),
+        ("NLI_MATMUL_BLOCK", "64"),
+        ("NLI_ATTENTION_BLOCK", "0"),
+        ("NLI_ATTENTION_BLOCK", "x"),
+    ] {
+        let pairs: &'static [(&str, &str)] = Box::leak(Box::new([bad]));
+        let err = Tuning::from_lookup(env(pairs)).unwrap_err().to_string();
+        assert!(err.contains(bad.0), "{bad:?}: {err}");
+    }
 }

@@ -460,3 +460,36 @@ fn interpreter_shaped_recurrence_over_t_steps_has_correct_gradients() {
         },
     );
 }
+
+#[test]
+fn forced_attention_block_runs_where_chosen() {
+    // NLI_ATTENTION_BLOCK (Tuning::attention_block) overrides the adapter's
+    // choice: attention_qkv then runs that block's kernel, with the result
+    // of attention_qkv_block at that block.
+    let ctx = ctx();
+    let mut r = rng(71);
+    let (batch, len, heads, dh) = (2, 9, 2, 8);
+    let n = batch * len * 3 * heads * dh;
+    let qkv = ctx.tensor(
+        &rand_vec(&mut r, n, -1.5, 1.5),
+        &[batch, len, 3 * heads * dh],
+    );
+    for block in [1usize, 4] {
+        ctx.gpu.set_tuning(nli_wgpu::gpu::Tuning {
+            matmul_block: None,
+            attention_block: Some(block),
+        });
+        let profiled = ctx.gpu.start_profile();
+        let o = ctx.read(&ctx.attention_qkv(&qkv, heads, true));
+        if profiled {
+            let names = profiled_kernels(&ctx);
+            assert!(
+                names.iter().any(|k| k.contains(&format!("_b{block}_"))),
+                "block {block}: {names:?}"
+            );
+        }
+        let want = ctx.read(&ctx.attention_qkv_block(&qkv, heads, true, block));
+        assert_eq!(o, want, "block {block}");
+    }
+    ctx.gpu.set_tuning(nli_wgpu::gpu::Tuning::default());
+}

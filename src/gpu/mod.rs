@@ -105,6 +105,56 @@ pub struct Gpu {
     textures: RefCell<HashMap<(u32, u32), wgpu::Texture>>,
     /// Which products read their vec4 operands through textures.
     texture_operands: Cell<TextureOperands>,
+    /// Block sizes forced by the environment (or a test), for tuning on a
+    /// new adapter.
+    tuning: Cell<Tuning>,
+}
+
+/// Block sizes that override the kernels' own choice for this adapter:
+/// `NLI_MATMUL_BLOCK` (largest rows/columns of a matmul block, a power of
+/// two from 4 to 32) and `NLI_ATTENTION_BLOCK` (query rows per attention
+/// invocation, 1 to 64). For measuring a new adapter's best sizes with the
+/// benchmarks; results do not depend on them beyond float rounding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    pub matmul_block: Option<u32>,
+    pub attention_block: Option<usize>,
+}
+
+impl Tuning {
+    /// Read the overrides from the environment; a value out of range is an
+    /// error naming the variable.
+    pub fn from_env() -> Result<Tuning> {
+        Tuning::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Tuning::from_env`] with the variables looked up by `var`.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Tuning> {
+        let read = |name: &str, ok: fn(usize) -> bool, what: &str| -> Result<Option<usize>> {
+            match var(name) {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(x) if ok(x) => Ok(Some(x)),
+                    _ => Err(crate::error::Error::Config(format!(
+                        "{name}={v:?}: expected {what}"
+                    ))),
+                },
+            }
+        };
+        Ok(Tuning {
+            matmul_block: read(
+                "NLI_MATMUL_BLOCK",
+                |x| x.is_power_of_two() && (4..=32).contains(&x),
+                "a power of two from 4 to 32",
+            )?
+            .map(|x| x as u32),
+            attention_block: read(
+                "NLI_ATTENTION_BLOCK",
+                |x| (1..=64).contains(&x),
+                "a number of rows from 1 to 64",
+            )?,
+        })
+    }
 }
 
 /// Which matrix products read their vec4 operands through staging textures
@@ -148,6 +198,7 @@ impl Gpu {
         // NLI_WGPU_CHECKED=1 turns the checks back on, for debugging.
         let checked_shaders = std::env::var("NLI_WGPU_CHECKED").is_ok_and(|v| v != "0");
         let cpu = dev.summary.device_type == "Cpu";
+        let tuning = Tuning::from_env()?;
         Ok(Gpu {
             device: dev.device,
             queue: dev.queue,
@@ -171,7 +222,18 @@ impl Gpu {
                     TextureOperands::Off
                 },
             ),
+            tuning: Cell::new(tuning),
         })
+    }
+
+    /// Block sizes that override the kernels' own choice.
+    pub fn tuning(&self) -> Tuning {
+        self.tuning.get()
+    }
+
+    /// Force block sizes (tests run the GPU choices on lavapipe).
+    pub fn set_tuning(&self, tuning: Tuning) {
+        self.tuning.set(tuning);
     }
 
     /// Which matmuls read their vec4 operands through textures.

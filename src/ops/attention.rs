@@ -352,7 +352,9 @@ impl Ctx {
         // with `cargo bench --bench kernels -- attention`, blocks of 10-20
         // were alike and 2-3x faster than 1 row per invocation, 26 was
         // slower in the backward); GPUs keep few registers per thread.
-        let block = if self.gpu.summary.device_type == "Cpu" {
+        let block = if let Some(b) = self.gpu.tuning().attention_block {
+            b
+        } else if self.gpu.summary.device_type == "Cpu" {
             len.div_ceil(len.div_ceil(20).max(1))
         } else {
             2

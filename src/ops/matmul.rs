@@ -514,6 +514,7 @@ impl Ctx {
             (true, false) => 16,
             (false, _) => 8,
         };
+        let cap = self.gpu.tuning().matmul_block.unwrap_or(cap);
         let rows = block_size(m, cap);
         let cols = block_size(n, cap);
         let row_blocks = m.div_ceil(rows as usize);

@@ -81,3 +81,18 @@ pub fn train_tiny(
     .unwrap()
     .last_loss
 }
+
+/// The kernels dispatched since the profile was started (by name, from the
+/// per-dispatch GPU timestamps); profiling starts again for the next call.
+pub fn profiled_kernels(ctx: &Ctx) -> Vec<String> {
+    let names = ctx
+        .gpu
+        .stop_profile()
+        .expect("a running profile")
+        .rows()
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    ctx.gpu.start_profile();
+    names
+}
