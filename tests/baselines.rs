@@ -85,6 +85,7 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
         kl_beta: 0.5,
         latent_ascent,
         hard_inductor: false,
+        inductor_noise: 1.0,
         noise: Some(StepNoise { seed: 5, step: 2 }),
     };
     let cfg = GradCheckConfig {

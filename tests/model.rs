@@ -1,6 +1,7 @@
 //! The NLI model: a finite-difference check of the whole loss of the `tiny`
 //! model (both Gumbel layers with fixed noise, the regulariser and the
-//! mutual-information bonus included), and the bonus alone.
+//! mutual-information bonus included), the bonus alone, and the inductor's
+//! sample with scaled noise.
 
 mod common;
 use common::*;
@@ -55,6 +56,8 @@ fn whole_tiny_loss_matches_finite_differences() {
                     kl_beta: 0.0,
                     latent_ascent: false,
                     hard_inductor: false,
+                    // A reduced inductor noise (1 in SPEC): the scaled path.
+                    inductor_noise: 0.5,
                     noise,
                 },
             )
@@ -125,4 +128,50 @@ fn token_mutual_information_matches_cpu_and_finite_differences() {
         |c, ts| token_mutual_information(c, &ts[0]),
     );
     assert!(report.passed(), "mutual information: {report}");
+}
+
+#[test]
+fn inductor_sample_scales_the_gumbel_noise() {
+    // softmax((l + c g) / tau_e) with the inductor's noise g, for c = 1
+    // (SPEC), 0.4 and 0 (no noise), soft and hard.
+    let ctx = ctx();
+    let (rows, cols) = (6, 5);
+    let l = rand_vec(&mut rng(41), rows * cols, -2.0, 2.0);
+    let lt = ctx.tensor(&l, &[rows, cols]);
+    let noise = StepNoise { seed: 9, step: 17 };
+    let g = ctx.read(&ctx.gumbel_noise(noise.inductor(), 0, rows * cols));
+    for c in [1.0f32, 0.4, 0.0] {
+        for hard in [false, true] {
+            let s = LossSettings {
+                tau_e: 1.5,
+                tau_d: 1.0,
+                lambda: 0.0,
+                mi_weight: 0.0,
+                kl_beta: 0.0,
+                latent_ascent: false,
+                hard_inductor: hard,
+                inductor_noise: c,
+                noise: Some(noise),
+            };
+            let got = ctx.read(&s.inductor_sample(&ctx, &lt));
+            let mut want = Vec::new();
+            for r in 0..rows {
+                let z: Vec<f64> = (0..cols)
+                    .map(|j| ((l[r * cols + j] + c * g[r * cols + j]) / 1.5) as f64)
+                    .collect();
+                let m = z.iter().cloned().fold(f64::MIN, f64::max);
+                let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                let arg = (0..cols).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap();
+                for (j, ej) in e.iter().enumerate() {
+                    want.push(if hard {
+                        (j == arg) as u8 as f32
+                    } else {
+                        (ej / sum) as f32
+                    });
+                }
+            }
+            assert_close(&format!("c={c} hard={hard}"), &got, &want, 1e-5, 1e-6);
+        }
+    }
 }

@@ -72,6 +72,7 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
                     kl_beta: 0.0,
                     latent_ascent: false,
                     hard_inductor: false,
+                    inductor_noise: 1.0,
                     noise: None,
                 },
             )

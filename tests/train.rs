@@ -215,6 +215,21 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             true, true, true, true, true, false, false, false, false, false
         ]
     );
+    // The inductor's noise scale: 1 by default (also in configs written
+    // before it existed), as set, and refused when negative.
+    assert_eq!(LossSettings::at_step(&tc, 0).inductor_noise, 1.0);
+    let old: nli_wgpu::model::config::TrainConfig = serde_json::from_value({
+        let mut v = serde_json::to_value(&tc).unwrap();
+        v.as_object_mut().unwrap().remove("inductor_noise");
+        v
+    })
+    .unwrap();
+    assert_eq!(old.inductor_noise, 1.0);
+    tc.inductor_noise = 0.25;
+    assert_eq!(LossSettings::at_step(&tc, 3).inductor_noise, 0.25);
+    tc.inductor_noise = -1.0;
+    let err = tc.validate().unwrap_err().to_string();
+    assert!(err.contains("inductor_noise"), "{err}");
     // Scaling the head's initial weights scales exactly those weights.
     let ctx = ctx();
     let mut mc = tiny_run(1).model;

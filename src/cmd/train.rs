@@ -127,6 +127,9 @@ pub struct RunOverrides {
     /// Weight of a bonus for the mutual information between tasks and the inductor's tokens (0: SPEC)
     #[arg(long, help_heading = "Training")]
     pub mi_weight: Option<f32>,
+    /// Scale of the Gumbel noise in the inductor's samples (1: SPEC, 0: none)
+    #[arg(long, help_heading = "Training")]
+    pub inductor_noise: Option<f32>,
     /// Train (and validate) on these ID programs only, e.g. shl_1,swp
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     pub programs: Option<Vec<String>>,
@@ -170,7 +173,8 @@ impl RunOverrides {
             kl_beta,
             lpn_train_grad,
             hard_inductor_frac,
-            mi_weight
+            mi_weight,
+            inductor_noise
         );
         if let Some(p) = &self.programs {
             train.insert("programs".into(), serde_json::json!(p));

@@ -76,6 +76,10 @@ fn default_one() -> usize {
 fn default_kl_beta() -> f32 {
     1e-4
 }
+
+fn default_one_f32() -> f32 {
+    1.0
+}
 fn default_scale() -> f32 {
     1.0
 }
@@ -218,6 +222,10 @@ pub struct TrainConfig {
     /// docs/experiments.md).
     #[serde(default)]
     pub mi_weight: f32,
+    /// Scale of the Gumbel noise in the inductor's samples: softmax((logits
+    /// + c g) / tau_e) (1 in SPEC; 0: no noise; see docs/experiments.md).
+    #[serde(default = "default_one_f32")]
+    pub inductor_noise: f32,
     /// Train on these ID programs of the suite only (names as `tasks
     /// --programs` prints them); validation uses the same ones. None: all.
     #[serde(default)]
@@ -259,6 +267,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         lpn_train_grad: 1,
         hard_inductor_frac: 0.0,
         mi_weight: 0.0,
+        inductor_noise: 1.0,
         programs: None,
     };
     let base = ModelConfig {
@@ -374,6 +383,12 @@ impl TrainConfig {
             return bad(format!(
                 "mi_weight={} must be finite and >= 0",
                 self.mi_weight
+            ));
+        }
+        if !(self.inductor_noise >= 0.0 && self.inductor_noise.is_finite()) {
+            return bad(format!(
+                "inductor_noise={} must be finite and >= 0",
+                self.inductor_noise
             ));
         }
         if self.programs.as_ref().is_some_and(|p| p.is_empty()) {

@@ -57,7 +57,7 @@ impl DLpn {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
         let logits = self.inductor.leave_one_out_logits(ctx, x, y);
-        let z = ctx.gumbel_softmax(&logits, s.inductor_gumbel());
+        let z = s.inductor_sample(ctx, &logits);
         let xf = ctx.reshape(x, &[b * m, n]);
         let yf = ctx.reshape(y, &[b * m, n]);
         let out = self.decode(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]));

@@ -291,6 +291,8 @@ pub struct LossSettings {
     pub latent_ascent: bool,
     /// Program models: hard (straight-through) inductor samples.
     pub hard_inductor: bool,
+    /// Scale of the Gumbel noise in the inductor's samples (1 in SPEC).
+    pub inductor_noise: f32,
     pub noise: Option<StepNoise>,
 }
 
@@ -301,6 +303,28 @@ impl LossSettings {
             tau: self.tau_e,
             noise: self.noise.map(|nz| nz.inductor()),
             hard: self.hard_inductor,
+        }
+    }
+
+    /// The inductor's sample of `logits`: softmax((logits + c g) / tau_e)
+    /// with c = `inductor_noise`, computed as softmax((logits / c + g) /
+    /// (tau_e / c)) (the same distribution, and the same argmax for hard
+    /// samples), or without noise when c = 0.
+    pub fn inductor_sample(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
+        let g = self.inductor_gumbel();
+        let c = self.inductor_noise;
+        if c == 1.0 || g.noise.is_none() {
+            ctx.gumbel_softmax(logits, g)
+        } else if c == 0.0 {
+            ctx.gumbel_softmax(logits, Gumbel { noise: None, ..g })
+        } else {
+            ctx.gumbel_softmax(
+                &ctx.scale(logits, 1.0 / c),
+                Gumbel {
+                    tau: g.tau / c,
+                    ..g
+                },
+            )
         }
     }
 
@@ -315,6 +339,7 @@ impl LossSettings {
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
+            inductor_noise: tc.inductor_noise,
             noise: Some(StepNoise {
                 seed: tc.seed,
                 step: step as u32,
@@ -437,7 +462,7 @@ impl Nli {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
         let logits = self.inductor.leave_one_out_logits(ctx, x, y);
-        let z = ctx.gumbel_softmax(&logits, s.inductor_gumbel());
+        let z = s.inductor_sample(ctx, &logits);
         let xf = ctx.reshape(x, &[b * m, n]);
         let pi = self.execute(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]), s.tau_d, s.noise);
         let targets = ctx.reshape(y, &[b * m, n]);
