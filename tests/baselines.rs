@@ -82,6 +82,7 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
         // gradients are not swamped by the reconstruction term.
         lambda: 0.5,
         mi_weight: 0.0,
+        mi_cap: None,
         kl_beta: 0.5,
         latent_ascent,
         hard_inductor: false,

@@ -53,6 +53,7 @@ fn whole_tiny_loss_matches_finite_differences() {
                     lambda: 0.5,
                     // The mutual-information bonus on too (0 in SPEC).
                     mi_weight: 0.5,
+                    mi_cap: None,
                     kl_beta: 0.0,
                     latent_ascent: false,
                     hard_inductor: false,
@@ -147,6 +148,7 @@ fn inductor_sample_scales_the_gumbel_noise() {
                 tau_d: 1.0,
                 lambda: 0.0,
                 mi_weight: 0.0,
+                mi_cap: None,
                 kl_beta: 0.0,
                 latent_ascent: false,
                 hard_inductor: hard,
@@ -174,4 +176,56 @@ fn inductor_sample_scales_the_gumbel_noise() {
             assert_close(&format!("c={c} hard={hard}"), &got, &want, 1e-5, 1e-6);
         }
     }
+}
+
+#[test]
+fn capped_mutual_information_bonus_pays_at_most_the_cap() {
+    // loss = recon + lambda reg - W min(MI, cap): with W = 1, the capped
+    // loss exceeds the uncapped one by MI - min(MI, cap), and a cap above
+    // MI changes nothing.
+    let ctx = ctx();
+    let (model_cfg, _) = preset("tiny", 20, 10).unwrap();
+    let model = Nli::build(&ctx, &model_cfg, &mut RandomInit::new(4));
+    let batch = tiny_batch(4, 3);
+    let x = ctx.indices(&batch.x, &[4, 3, 20]);
+    let y = ctx.indices(&batch.y, &[4, 3, 20]);
+    let run = |cap: Option<f32>| {
+        let parts = model.loss(
+            &ctx,
+            &x,
+            &y,
+            LossSettings {
+                tau_e: 2.0,
+                tau_d: 1.0,
+                lambda: 0.01,
+                mi_weight: 1.0,
+                mi_cap: cap,
+                kl_beta: 0.0,
+                latent_ascent: false,
+                hard_inductor: false,
+                inductor_noise: 1.0,
+                noise: Some(StepNoise { seed: 5, step: 2 }),
+            },
+        );
+        let mi = parts.extra.iter().find(|(n, _)| *n == "mi").unwrap();
+        (ctx.item(&parts.loss), ctx.item(&mi.1))
+    };
+    let (free, mi) = run(None);
+    assert!(
+        mi > 1e-3,
+        "a fresh model's tokens depend on the task: MI {mi}"
+    );
+    let cap = mi / 3.0;
+    let (capped, mi2) = run(Some(cap));
+    assert_eq!(mi, mi2);
+    let want = free + (mi - cap);
+    assert!(
+        (capped - want).abs() <= 1e-4 * want.abs().max(1.0),
+        "capped {capped} vs {want}"
+    );
+    let (above, _) = run(Some(mi * 2.0));
+    assert!(
+        (above - free).abs() <= 1e-5 * free.abs().max(1.0),
+        "{above} vs {free}"
+    );
 }

@@ -69,6 +69,7 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
                     tau_d,
                     lambda: 0.0,
                     mi_weight: 0.0,
+                    mi_cap: None,
                     kl_beta: 0.0,
                     latent_ascent: false,
                     hard_inductor: false,

@@ -218,6 +218,10 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     // The inductor's noise scale: 1 by default (also in configs written
     // before it existed), as set, and refused when negative.
     assert_eq!(LossSettings::at_step(&tc, 0).inductor_noise, 1.0);
+    tc.mi_cap = Some(0.0);
+    assert!(tc.validate().unwrap_err().to_string().contains("mi_cap"));
+    tc.mi_cap = Some(0.7);
+    assert_eq!(LossSettings::at_step(&tc, 0).mi_cap, Some(0.7));
     let old: nli_wgpu::model::config::TrainConfig = serde_json::from_value({
         let mut v = serde_json::to_value(&tc).unwrap();
         v.as_object_mut().unwrap().remove("inductor_noise");

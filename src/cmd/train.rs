@@ -127,6 +127,9 @@ pub struct RunOverrides {
     /// Weight of a bonus for the mutual information between tasks and the inductor's tokens (0: SPEC)
     #[arg(long, help_heading = "Training")]
     pub mi_weight: Option<f32>,
+    /// Cap (nats) on the mutual information the --mi-weight bonus pays for
+    #[arg(long, help_heading = "Training")]
+    pub mi_cap: Option<f32>,
     /// Scale of the Gumbel noise in the inductor's samples (1: SPEC, 0: none)
     #[arg(long, help_heading = "Training")]
     pub inductor_noise: Option<f32>,
@@ -174,6 +177,7 @@ impl RunOverrides {
             lpn_train_grad,
             hard_inductor_frac,
             mi_weight,
+            mi_cap,
             inductor_noise
         );
         if let Some(p) = &self.programs {

@@ -222,6 +222,11 @@ pub struct TrainConfig {
     /// docs/experiments.md).
     #[serde(default)]
     pub mi_weight: f32,
+    /// Cap on the mutual information the bonus pays for (nats; None: no
+    /// cap): the bonus is min(MI, cap), so hashing tasks beyond it earns
+    /// nothing.
+    #[serde(default)]
+    pub mi_cap: Option<f32>,
     /// Scale of the Gumbel noise in the inductor's samples: softmax((logits
     /// + c g) / tau_e) (1 in SPEC; 0: no noise; see docs/experiments.md).
     #[serde(default = "default_one_f32")]
@@ -267,6 +272,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         lpn_train_grad: 1,
         hard_inductor_frac: 0.0,
         mi_weight: 0.0,
+        mi_cap: None,
         inductor_noise: 1.0,
         programs: None,
     };
@@ -383,6 +389,12 @@ impl TrainConfig {
             return bad(format!(
                 "mi_weight={} must be finite and >= 0",
                 self.mi_weight
+            ));
+        }
+        if self.mi_cap.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+            return bad(format!(
+                "mi_cap={:?} must be positive",
+                self.mi_cap.unwrap_or_default()
             ));
         }
         if !(self.inductor_noise >= 0.0 && self.inductor_noise.is_finite()) {

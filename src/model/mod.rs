@@ -285,6 +285,8 @@ pub struct LossSettings {
     /// Weight of the token mutual-information bonus, subtracted from the
     /// loss (NLI, D-LPN; 0 in SPEC).
     pub mi_weight: f32,
+    /// Cap on the mutual information the bonus pays for (None: no cap).
+    pub mi_cap: Option<f32>,
     /// Weight of the KL term (LPN).
     pub kl_beta: f32,
     /// LPN: one latent ascent step before the loss ("Grad 1").
@@ -336,6 +338,7 @@ impl LossSettings {
             tau_d,
             lambda: tc.lambda,
             mi_weight: tc.mi_weight,
+            mi_cap: tc.mi_cap,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
@@ -478,7 +481,8 @@ impl Nli {
 
 /// The loss of a program model (NLI, D-LPN) from its reconstruction term:
 /// plus `lambda` times the distinct-token regulariser of the logits, minus
-/// `mi_weight` times their token mutual information (when not 0).
+/// `mi_weight` times their token mutual information (when not 0; at most
+/// `mi_cap` of it when set).
 pub(crate) fn program_loss(
     ctx: &Ctx,
     recon: Tensor,
@@ -492,7 +496,12 @@ pub(crate) fn program_loss(
     let mut extra = vec![("reg", reg)];
     if s.mi_weight != 0.0 {
         let mi = token_mutual_information(ctx, &logits);
-        loss = ctx.sub(&loss, &ctx.scale(&mi, s.mi_weight));
+        // min(MI, cap) = MI - relu(MI - cap).
+        let bonus = match s.mi_cap {
+            Some(cap) => ctx.sub(&mi, &ctx.relu(&ctx.add_scalar(&mi, -cap))),
+            None => mi.clone(),
+        };
+        loss = ctx.sub(&loss, &ctx.scale(&bonus, s.mi_weight));
         extra.push(("mi", mi));
     }
     LossParts {
