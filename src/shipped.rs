@@ -39,6 +39,36 @@ pub const MODELS: &[(&str, &str, &[u8])] = &[
         "shift-l",
         include_bytes!("../models/d-lpn-shift-l/checkpoint.safetensors"),
     ),
+    (
+        "in-context",
+        "shift-p",
+        include_bytes!("../models/in-context-shift-p/checkpoint.safetensors"),
+    ),
+    (
+        "in-context",
+        "comp-i",
+        include_bytes!("../models/in-context-comp-i/checkpoint.safetensors"),
+    ),
+    (
+        "lpn",
+        "shift-p",
+        include_bytes!("../models/lpn-shift-p/checkpoint.safetensors"),
+    ),
+    (
+        "lpn",
+        "comp-i",
+        include_bytes!("../models/lpn-comp-i/checkpoint.safetensors"),
+    ),
+    (
+        "d-lpn",
+        "shift-p",
+        include_bytes!("../models/d-lpn-shift-p/checkpoint.safetensors"),
+    ),
+    (
+        "d-lpn",
+        "comp-i",
+        include_bytes!("../models/d-lpn-comp-i/checkpoint.safetensors"),
+    ),
 ];
 
 /// The shipped model of `kind` (nli, in-context, lpn, d-lpn) for `suite`.

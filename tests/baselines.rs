@@ -305,9 +305,16 @@ fn shipped_baselines_load_and_evaluate() {
             nli_wgpu::tasks::test_set(s, Split::Id, s.test_seed(Split::Id), 50, &cfg).unwrap();
         let preds = nli_wgpu::eval::predict_no_search(&ctx, &model, &tasks, 0.5);
         let acc = nli_wgpu::eval::accuracy(&tasks, &preds);
-        if *kind == "in-context" {
-            assert!(acc >= 0.2, "{kind} {suite}: ID accuracy {acc}");
-        }
+        // What each shipped model measured on 200 ID tasks (models/README.md),
+        // with room for the 50 tasks here and another adapter's rounding.
+        let floor = match (*kind, *suite) {
+            ("in-context", "comp-i") | ("d-lpn", "comp-i") => 0.85,
+            ("in-context", "shift-p") => 0.7,
+            ("lpn", "comp-i") => 0.5,
+            ("in-context", _) | ("lpn", "shift-p") => 0.2,
+            _ => 0.0,
+        };
+        assert!(acc >= floor, "{kind} {suite}: ID accuracy {acc} < {floor}");
         // The command line finds it by kind and suite.
         let out = Command::new(env!("CARGO_BIN_EXE_nli-wgpu"))
             .env("XDG_RUNTIME_DIR", std::env::temp_dir())
@@ -331,5 +338,8 @@ fn shipped_baselines_load_and_evaluate() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert!(seen >= 2, "the baselines of the table ship");
+    assert_eq!(
+        seen, 9,
+        "the baselines of the table ship: 3 kinds x 3 suites"
+    );
 }
