@@ -87,6 +87,7 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
         latent_ascent,
         hard_inductor: false,
         inductor_noise: 1.0,
+        no_skip: false,
         noise: Some(StepNoise { seed: 5, step: 2 }),
     };
     let cfg = GradCheckConfig {

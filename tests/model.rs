@@ -59,6 +59,7 @@ fn whole_tiny_loss_matches_finite_differences() {
                     hard_inductor: false,
                     // A reduced inductor noise (1 in SPEC): the scaled path.
                     inductor_noise: 0.5,
+                    no_skip: false,
                     noise,
                 },
             )
@@ -141,7 +142,14 @@ fn inductor_sample_scales_the_gumbel_noise() {
     let lt = ctx.tensor(&l, &[rows, cols]);
     let noise = StepNoise { seed: 9, step: 17 };
     let g = ctx.read(&ctx.gumbel_noise(noise.inductor(), 0, rows * cols));
-    for c in [1.0f32, 0.4, 0.0] {
+    // With no_skip the SKIP column (0) is left out of the sample.
+    for (c, no_skip) in [
+        (1.0f32, false),
+        (0.4, false),
+        (0.0, false),
+        (1.0, true),
+        (0.4, true),
+    ] {
         for hard in [false, true] {
             let s = LossSettings {
                 tau_e: 1.5,
@@ -153,13 +161,17 @@ fn inductor_sample_scales_the_gumbel_noise() {
                 latent_ascent: false,
                 hard_inductor: hard,
                 inductor_noise: c,
+                no_skip,
                 noise: Some(noise),
             };
             let got = ctx.read(&s.inductor_sample(&ctx, &lt));
             let mut want = Vec::new();
             for r in 0..rows {
                 let z: Vec<f64> = (0..cols)
-                    .map(|j| ((l[r * cols + j] + c * g[r * cols + j]) / 1.5) as f64)
+                    .map(|j| match j {
+                        0 if no_skip => f64::NEG_INFINITY,
+                        _ => ((l[r * cols + j] + c * g[r * cols + j]) / 1.5) as f64,
+                    })
                     .collect();
                 let m = z.iter().cloned().fold(f64::MIN, f64::max);
                 let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
@@ -173,7 +185,13 @@ fn inductor_sample_scales_the_gumbel_noise() {
                     });
                 }
             }
-            assert_close(&format!("c={c} hard={hard}"), &got, &want, 1e-5, 1e-6);
+            assert_close(
+                &format!("c={c} no_skip={no_skip} hard={hard}"),
+                &got,
+                &want,
+                1e-5,
+                1e-6,
+            );
         }
     }
 }
@@ -204,6 +222,7 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
                 latent_ascent: false,
                 hard_inductor: false,
                 inductor_noise: 1.0,
+                no_skip: false,
                 noise: Some(StepNoise { seed: 5, step: 2 }),
             },
         );

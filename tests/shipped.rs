@@ -74,6 +74,7 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
                     latent_ascent: false,
                     hard_inductor: false,
                     inductor_noise: 1.0,
+                    no_skip: false,
                     noise: None,
                 },
             )

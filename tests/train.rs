@@ -218,6 +218,20 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     // The inductor's noise scale: 1 by default (also in configs written
     // before it existed), as set, and refused when negative.
     assert_eq!(LossSettings::at_step(&tc, 0).inductor_noise, 1.0);
+    tc.no_skip_frac = 0.3;
+    let no_skip: Vec<bool> = (0..10)
+        .map(|s| LossSettings::at_step(&tc, s).no_skip)
+        .collect();
+    assert_eq!(no_skip.iter().filter(|&&b| b).count(), 3);
+    assert!(no_skip[0] && !no_skip[3]);
+    tc.no_skip_frac = 1.5;
+    assert!(
+        tc.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no_skip_frac")
+    );
+    tc.no_skip_frac = 0.0;
     tc.mi_cap = Some(0.0);
     assert!(tc.validate().unwrap_err().to_string().contains("mi_cap"));
     tc.mi_cap = Some(0.7);

@@ -130,6 +130,9 @@ pub struct RunOverrides {
     /// Cap (nats) on the mutual information the --mi-weight bonus pays for
     #[arg(long, help_heading = "Training")]
     pub mi_cap: Option<f32>,
+    /// Fraction of the run in which the inductor's samples never choose SKIP
+    #[arg(long, help_heading = "Training")]
+    pub no_skip_frac: Option<f32>,
     /// Scale of the Gumbel noise in the inductor's samples (1: SPEC, 0: none)
     #[arg(long, help_heading = "Training")]
     pub inductor_noise: Option<f32>,
@@ -178,6 +181,7 @@ impl RunOverrides {
             hard_inductor_frac,
             mi_weight,
             mi_cap,
+            no_skip_frac,
             inductor_noise
         );
         if let Some(p) = &self.programs {

@@ -227,6 +227,10 @@ pub struct TrainConfig {
     /// nothing.
     #[serde(default)]
     pub mi_cap: Option<f32>,
+    /// Fraction of the run during which the inductor's samples never
+    /// choose SKIP (its logit masked out of the sample; 0 in SPEC).
+    #[serde(default)]
+    pub no_skip_frac: f32,
     /// Scale of the Gumbel noise in the inductor's samples: softmax((logits
     /// + c g) / tau_e) (1 in SPEC; 0: no noise; see docs/experiments.md).
     #[serde(default = "default_one_f32")]
@@ -273,6 +277,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         hard_inductor_frac: 0.0,
         mi_weight: 0.0,
         mi_cap: None,
+        no_skip_frac: 0.0,
         inductor_noise: 1.0,
         programs: None,
     };
@@ -389,6 +394,12 @@ impl TrainConfig {
             return bad(format!(
                 "mi_weight={} must be finite and >= 0",
                 self.mi_weight
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.no_skip_frac) {
+            return bad(format!(
+                "no_skip_frac={} must be in [0, 1]",
+                self.no_skip_frac
             ));
         }
         if self.mi_cap.is_some_and(|c| !(c > 0.0 && c.is_finite())) {

@@ -295,6 +295,8 @@ pub struct LossSettings {
     pub hard_inductor: bool,
     /// Scale of the Gumbel noise in the inductor's samples (1 in SPEC).
     pub inductor_noise: f32,
+    /// The inductor's samples never choose SKIP (its logit masked).
+    pub no_skip: bool,
     pub noise: Option<StepNoise>,
 }
 
@@ -308,11 +310,23 @@ impl LossSettings {
         }
     }
 
-    /// The inductor's sample of `logits`: softmax((logits + c g) / tau_e)
-    /// with c = `inductor_noise`, computed as softmax((logits / c + g) /
+    /// The inductor's sample of `logits` (SKIP masked out when `no_skip`):
+    /// softmax((logits + c g) / tau_e) with c = `inductor_noise`, computed as softmax((logits / c + g) /
     /// (tau_e / c)) (the same distribution, and the same argmax for hard
     /// samples), or without noise when c = 0.
     pub fn inductor_sample(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
+        let masked;
+        let logits = if self.no_skip {
+            // SKIP's logit pushed far below the others: exp underflows to 0
+            // in the sample, and its gradient with it.
+            let k = logits.dim(-1);
+            let mut mask = vec![0.0; k];
+            mask[SKIP] = -1e4;
+            masked = ctx.add_broadcast(logits, &ctx.tensor(&mask, &[k]));
+            &masked
+        } else {
+            logits
+        };
         let g = self.inductor_gumbel();
         let c = self.inductor_noise;
         if c == 1.0 || g.noise.is_none() {
@@ -343,6 +357,7 @@ impl LossSettings {
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
             inductor_noise: tc.inductor_noise,
+            no_skip: (step as f32) < tc.no_skip_frac * tc.steps as f32,
             noise: Some(StepNoise {
                 seed: tc.seed,
                 step: step as u32,
