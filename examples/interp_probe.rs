@@ -62,6 +62,7 @@ fn main() {
             Some(StepNoise {
                 seed: 1,
                 step: step as u32,
+                interpreter_scale: 1.0,
             })
         };
         let pi = model.execute(&ctx, &x, &zt, tau_d, noise);

@@ -323,6 +323,7 @@ pub fn gradient_search<M: ProgramModel>(
             let noise = StepNoise {
                 seed: cfg.seed ^ ((ci as u64) << 32),
                 step: step as u32,
+                interpreter_scale: 1.0,
             };
             let logits = model.token_logits(ctx, &e);
             let z = ctx.gumbel_softmax(
@@ -402,6 +403,7 @@ pub fn prior_search<M: ProgramModel>(
         let noise = StepNoise {
             seed: cfg.seed ^ ((ci as u64) << 32),
             step: 0,
+            interpreter_scale: 1.0,
         };
         let z = ctx.gumbel_softmax(
             &logits,

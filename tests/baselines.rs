@@ -88,7 +88,11 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
         hard_inductor: false,
         inductor_noise: 1.0,
         no_skip: false,
-        noise: Some(StepNoise { seed: 5, step: 2 }),
+        noise: Some(StepNoise {
+            seed: 5,
+            step: 2,
+            interpreter_scale: 1.0,
+        }),
     };
     let cfg = GradCheckConfig {
         max_elements: 5,

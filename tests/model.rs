@@ -33,7 +33,12 @@ fn whole_tiny_loss_matches_finite_differences() {
     let batch = tiny_batch(2, 3);
     let x = ctx.indices(&batch.x, &[2, 3, 20]);
     let y = ctx.indices(&batch.y, &[2, 3, 20]);
-    let noise = Some(StepNoise { seed: 5, step: 2 });
+    // The interpreter's noise at half scale (1 in SPEC): the scaled path.
+    let noise = Some(StepNoise {
+        seed: 5,
+        step: 2,
+        interpreter_scale: 0.5,
+    });
     // A larger lambda than training so the regulariser's gradient is not
     // swamped by the reconstruction term in the check.
     let cfg = GradCheckConfig {
@@ -140,7 +145,11 @@ fn inductor_sample_scales_the_gumbel_noise() {
     let (rows, cols) = (6, 5);
     let l = rand_vec(&mut rng(41), rows * cols, -2.0, 2.0);
     let lt = ctx.tensor(&l, &[rows, cols]);
-    let noise = StepNoise { seed: 9, step: 17 };
+    let noise = StepNoise {
+        seed: 9,
+        step: 17,
+        interpreter_scale: 1.0,
+    };
     let g = ctx.read(&ctx.gumbel_noise(noise.inductor(), 0, rows * cols));
     // With no_skip the SKIP column (0) is left out of the sample.
     for (c, no_skip) in [
@@ -223,7 +232,11 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
                 hard_inductor: false,
                 inductor_noise: 1.0,
                 no_skip: false,
-                noise: Some(StepNoise { seed: 5, step: 2 }),
+                noise: Some(StepNoise {
+                    seed: 5,
+                    step: 2,
+                    interpreter_scale: 1.0,
+                }),
             },
         );
         let mi = parts.extra.iter().find(|(n, _)| *n == "mi").unwrap();
@@ -247,4 +260,30 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
         (above - free).abs() <= 1e-5 * free.abs().max(1.0),
         "{above} vs {free}"
     );
+}
+
+#[test]
+fn interpreter_noise_scale_zero_is_no_noise() {
+    // execute with the interpreter's noise scaled by 0 equals execute
+    // without noise, bit for bit, and scale 1 (SPEC) differs from both.
+    let ctx = ctx();
+    let (model_cfg, _) = preset("tiny", 20, 10).unwrap();
+    let model = Nli::build(&ctx, &model_cfg, &mut RandomInit::new(6));
+    let batch = tiny_batch(2, 3);
+    let x = ctx.indices(&batch.x, &[6, 20]);
+    let (t, k) = (model_cfg.program_len, model_cfg.codebook);
+    let z = ctx.softmax(&ctx.tensor(&rand_vec(&mut rng(8), 6 * t * k, -2.0, 2.0), &[6, t, k]));
+    let run = |noise: Option<StepNoise>| ctx.read(&model.execute(&ctx, &x, &z, 1.0, noise));
+    let at = |scale| {
+        Some(StepNoise {
+            seed: 3,
+            step: 4,
+            interpreter_scale: scale,
+        })
+    };
+    let none = run(None);
+    assert_eq!(run(at(0.0)), none);
+    let full = run(at(1.0));
+    let half = run(at(0.5));
+    assert!(full != none && half != none && half != full);
 }

@@ -232,6 +232,29 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             .contains("no_skip_frac")
     );
     tc.no_skip_frac = 0.0;
+    assert_eq!(
+        LossSettings::at_step(&tc, 0)
+            .noise
+            .unwrap()
+            .interpreter_scale,
+        1.0
+    );
+    tc.interpreter_noise = 0.2;
+    assert_eq!(
+        LossSettings::at_step(&tc, 0)
+            .noise
+            .unwrap()
+            .interpreter_scale,
+        0.2
+    );
+    tc.interpreter_noise = f32::NAN;
+    assert!(
+        tc.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("interpreter_noise")
+    );
+    tc.interpreter_noise = 1.0;
     tc.mi_cap = Some(0.0);
     assert!(tc.validate().unwrap_err().to_string().contains("mi_cap"));
     tc.mi_cap = Some(0.7);

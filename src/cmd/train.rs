@@ -136,6 +136,9 @@ pub struct RunOverrides {
     /// Scale of the Gumbel noise in the inductor's samples (1: SPEC, 0: none)
     #[arg(long, help_heading = "Training")]
     pub inductor_noise: Option<f32>,
+    /// Scale of the Gumbel noise in the interpreter's samples (1: SPEC, 0: none)
+    #[arg(long, help_heading = "Training")]
+    pub interpreter_noise: Option<f32>,
     /// Train (and validate) on these ID programs only, e.g. shl_1,swp
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     pub programs: Option<Vec<String>>,
@@ -182,7 +185,8 @@ impl RunOverrides {
             mi_weight,
             mi_cap,
             no_skip_frac,
-            inductor_noise
+            inductor_noise,
+            interpreter_noise
         );
         if let Some(p) = &self.programs {
             train.insert("programs".into(), serde_json::json!(p));

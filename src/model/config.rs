@@ -235,6 +235,10 @@ pub struct TrainConfig {
     /// + c g) / tau_e) (1 in SPEC; 0: no noise; see docs/experiments.md).
     #[serde(default = "default_one_f32")]
     pub inductor_noise: f32,
+    /// Scale of the Gumbel noise in the interpreter's per-step samples (1 in
+    /// SPEC; 0: no noise).
+    #[serde(default = "default_one_f32")]
+    pub interpreter_noise: f32,
     /// Train on these ID programs of the suite only (names as `tasks
     /// --programs` prints them); validation uses the same ones. None: all.
     #[serde(default)]
@@ -279,6 +283,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         mi_cap: None,
         no_skip_frac: 0.0,
         inductor_noise: 1.0,
+        interpreter_noise: 1.0,
         programs: None,
     };
     let base = ModelConfig {
@@ -412,6 +417,12 @@ impl TrainConfig {
             return bad(format!(
                 "inductor_noise={} must be finite and >= 0",
                 self.inductor_noise
+            ));
+        }
+        if !(self.interpreter_noise >= 0.0 && self.interpreter_noise.is_finite()) {
+            return bad(format!(
+                "interpreter_noise={} must be finite and >= 0",
+                self.interpreter_noise
             ));
         }
         if self.programs.as_ref().is_some_and(|p| p.is_empty()) {

@@ -35,11 +35,13 @@ pub const ONE_MINUS_Q_FLOOR: f32 = 1e-6;
 
 /// Noise of one step: the same (seed, step) always draws the same Gumbel
 /// noise. Stream 0 is the inductor's, stream 1 + t the interpreter's at
-/// program step t.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// program step t; `interpreter_scale` scales the interpreter's noise (1 in
+/// SPEC, 0: none).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepNoise {
     pub seed: u64,
     pub step: u32,
+    pub interpreter_scale: f32,
 }
 
 impl StepNoise {
@@ -311,6 +313,7 @@ impl LossSettings {
     }
 
     /// The inductor's sample of `logits` (SKIP masked out when `no_skip`):
+    /// see [`scaled_gumbel_softmax`].
     /// softmax((logits + c g) / tau_e) with c = `inductor_noise`, computed as softmax((logits / c + g) /
     /// (tau_e / c)) (the same distribution, and the same argmax for hard
     /// samples), or without noise when c = 0.
@@ -327,21 +330,7 @@ impl LossSettings {
         } else {
             logits
         };
-        let g = self.inductor_gumbel();
-        let c = self.inductor_noise;
-        if c == 1.0 || g.noise.is_none() {
-            ctx.gumbel_softmax(logits, g)
-        } else if c == 0.0 {
-            ctx.gumbel_softmax(logits, Gumbel { noise: None, ..g })
-        } else {
-            ctx.gumbel_softmax(
-                &ctx.scale(logits, 1.0 / c),
-                Gumbel {
-                    tau: g.tau / c,
-                    ..g
-                },
-            )
-        }
+        scaled_gumbel_softmax(ctx, logits, self.inductor_gumbel(), self.inductor_noise)
     }
 
     /// The settings of `tc` at training step `step`.
@@ -361,8 +350,35 @@ impl LossSettings {
             noise: Some(StepNoise {
                 seed: tc.seed,
                 step: step as u32,
+                interpreter_scale: tc.interpreter_noise,
             }),
         }
+    }
+}
+
+/// softmax((logits + c g) / tau) with `g` the noise of `gumbel` and c =
+/// `scale`, computed as softmax((logits / c + g) / (tau / c)) (the same
+/// distribution, and the same argmax for hard samples), or without noise
+/// when c = 0.
+pub fn scaled_gumbel_softmax(ctx: &Ctx, logits: &Tensor, gumbel: Gumbel, scale: f32) -> Tensor {
+    if scale == 1.0 || gumbel.noise.is_none() {
+        ctx.gumbel_softmax(logits, gumbel)
+    } else if scale == 0.0 {
+        ctx.gumbel_softmax(
+            logits,
+            Gumbel {
+                noise: None,
+                ..gumbel
+            },
+        )
+    } else {
+        ctx.gumbel_softmax(
+            &ctx.scale(logits, 1.0 / scale),
+            Gumbel {
+                tau: gumbel.tau / scale,
+                ..gumbel
+            },
+        )
     }
 }
 
@@ -457,13 +473,15 @@ impl Nli {
                 h = block.forward(ctx, &h);
             }
             let logits = self.int_head.forward(ctx, &self.int_norm.forward(ctx, &h));
-            let cand = ctx.gumbel_softmax(
+            let cand = scaled_gumbel_softmax(
+                ctx,
                 &logits,
                 Gumbel {
                     tau: tau_d,
                     noise: noise.map(|nz| nz.interpreter(t)),
                     hard: false,
                 },
+                noise.map_or(1.0, |nz| nz.interpreter_scale),
             );
             let skip = ctx.reshape(&ctx.slice(&zt, 1, SKIP, 1), &[p]);
             pi = ctx.skip_gate(&skip, &pi, &cand);
