@@ -9,7 +9,7 @@
 const WG: u32 = 64u;
 
 struct Params {
-    n: u32,      // outer * inner
+    n: u32,      // outputs: outer * inner (sum_axis_partial: outer * chunks * inner)
     axis: u32,
     inner: u32,
     alpha: f32,

@@ -90,6 +90,18 @@ fn train_refuses_a_bad_configuration_before_announcing_a_run() {
         "announced before refusing: {stderr}"
     );
     assert!(!dir.exists(), "nothing is written for a refused run");
+    // A float flag that is not a finite number is refused by name.
+    for bad in ["--mi-cap=inf", "--lr=NaN"] {
+        let out = nli()
+            .args(["train", "--preset", "tiny", bad, "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "{bad} accepted");
+        assert!(stderr.contains("not a finite number"), "{bad}: {stderr}");
+        assert!(!dir.exists());
+    }
 }
 
 #[test]

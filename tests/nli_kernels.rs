@@ -465,15 +465,19 @@ fn interpreter_shaped_recurrence_over_t_steps_has_correct_gradients() {
 fn forced_attention_block_runs_where_chosen() {
     // NLI_ATTENTION_BLOCK (Tuning::attention_block) overrides the adapter's
     // choice: attention_qkv then runs that block's kernel, with the result
-    // of attention_qkv_block at that block.
+    // of attention_qkv_block at that block and of the CPU reference.
     let ctx = ctx();
     let mut r = rng(71);
     let (batch, len, heads, dh) = (2, 9, 2, 8);
-    let n = batch * len * 3 * heads * dh;
+    let n = batch * len * heads * dh;
+    let q = rand_vec(&mut r, n, -1.5, 1.5);
+    let k = rand_vec(&mut r, n, -1.5, 1.5);
+    let v = rand_vec(&mut r, n, -1.0, 1.0);
     let qkv = ctx.tensor(
-        &rand_vec(&mut r, n, -1.5, 1.5),
+        &packed(&q, &k, &v, batch * len, heads * dh),
         &[batch, len, 3 * heads * dh],
     );
+    let want = cpu_attention(&q, &k, &v, batch, len, heads, dh, true);
     for block in [1usize, 4] {
         ctx.gpu.set_tuning(nli_wgpu::gpu::Tuning {
             matmul_block: None,
@@ -488,8 +492,11 @@ fn forced_attention_block_runs_where_chosen() {
                 "block {block}: {names:?}"
             );
         }
-        let want = ctx.read(&ctx.attention_qkv_block(&qkv, heads, true, block));
-        assert_eq!(o, want, "block {block}");
+        assert_eq!(
+            o,
+            ctx.read(&ctx.attention_qkv_block(&qkv, heads, true, block))
+        );
+        assert_close(&format!("attention block {block}"), &o, &want, 1e-4, 2e-5);
     }
     ctx.gpu.set_tuning(nli_wgpu::gpu::Tuning::default());
 }

@@ -261,11 +261,21 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(LossSettings::at_step(&tc, 0).mi_cap, Some(0.7));
     let old: nli_wgpu::model::config::TrainConfig = serde_json::from_value({
         let mut v = serde_json::to_value(&tc).unwrap();
-        v.as_object_mut().unwrap().remove("inductor_noise");
+        for key in [
+            "inductor_noise",
+            "interpreter_noise",
+            "mi_cap",
+            "no_skip_frac",
+        ] {
+            v.as_object_mut().unwrap().remove(key);
+        }
         v
     })
     .unwrap();
     assert_eq!(old.inductor_noise, 1.0);
+    assert_eq!(old.interpreter_noise, 1.0);
+    assert_eq!(old.mi_cap, None);
+    assert_eq!(old.no_skip_frac, 0.0);
     tc.inductor_noise = 0.25;
     assert_eq!(LossSettings::at_step(&tc, 3).inductor_noise, 0.25);
     tc.inductor_noise = -1.0;

@@ -3,7 +3,7 @@
 # driver but no Rust toolchain (prepare here with tools/gpu_pack.sh):
 #   the adapter (`nli-wgpu info`), every test binary, the kernel benchmark
 #   with the adapter's own block sizes and with forced ones (NLI_MATMUL_BLOCK
-#   4/16/32, NLI_ATTENTION_BLOCK 1/4/8), the step benchmark with the `cpu`
+#   4/16, NLI_ATTENTION_BLOCK 1/4/8), the step benchmark with the `cpu`
 #   and `gpu` presets, and gradient search with 4096 starts x 50 steps on a
 #   few Shift-L OOD tasks.
 # GPU_CHECK_PARTS picks parts (default: "kernels step tests search sweeps";
@@ -12,7 +12,9 @@
 # Writes summary.txt and results.tar.gz (every log and JSON) to $OUT (or
 # ./gpu-check), refreshed after every part. Each part has its own time limit
 # and the whole run stops starting parts after GPU_CHECK_SECONDS (default
-# 400), so a part that hangs costs only its own slot.
+# 400), so a part that hangs costs only its own slot. It deletes and rewrites
+# bench/results/*.json (the committed figures are lavapipe's): run it in a
+# copy of the tree, as the device tool does, not in a working checkout.
 set -u
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-check}
@@ -98,7 +100,9 @@ for t in "${tests[@]}"; do
   echo "$name: rc=$rc $(grep -h '^test result' "$res/$name.log" | tail -1)" >>"$summary"
   if [ "$rc" -gt 128 ] && [ "$(left)" -gt 30 ]; then
     # Killed by a signal (a crash): once more, one test at a time.
-    timeout 60 "$t" --test-threads=1 >"$res/$name-serial.log" 2>&1
+    limit=$(left)
+    [ "$limit" -gt 60 ] && limit=60
+    timeout "$limit" "$t" --test-threads=1 >"$res/$name-serial.log" 2>&1
     echo "$name one at a time: rc=$? $(grep -h '^test result' "$res/$name-serial.log" | tail -1)" >>"$summary"
   fi
 done
@@ -111,7 +115,8 @@ want search && part search-4096 120 "$nli" eval --suite shift-l --methods gradie
 tail -3 "$res/search-4096.log" 2>/dev/null
 
 if want sweeps; then
-  for b in 4 16 32; do
+  # (32, lavapipe's block, does not build on the H200's driver: left out.)
+  for b in 4 16; do
     rm -f bench/results/kernels.json
     NLI_MATMUL_BLOCK=$b part "kernels-matmul$b" 60 "$bin/bench_kernels" matmul
     cp bench/results/kernels.json "$res/kernels-matmul$b.json" 2>/dev/null

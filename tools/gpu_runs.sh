@@ -7,10 +7,11 @@
 #
 # Each run trains into runs/<name> (`nli-wgpu train --quiet --out runs/<name>
 # <flags>`); one still going after SECONDS stops there, its metrics and
-# checkpoints kept. Then `eval --checkpoint runs/<name>/best` (no search,
-# prior and gradient search, EVAL_TASKS tasks per split, default 200) for
-# every run with a best checkpoint, side by side, within EVAL_SECONDS
-# (default 120). Writes to $OUT: runs.txt (what ran, exit codes, last
+# checkpoints kept. Then, for every run with a best checkpoint, side by
+# side: `eval --checkpoint runs/<name>/best --methods none` on EVAL_TASKS
+# tasks per split (default 200), then every method of the model's kind on
+# SEARCH_TASKS (default: EVAL_TASKS), together within EVAL_SECONDS (default
+# 120); the first report stands if the second runs out of time. Writes to $OUT: runs.txt (what ran, exit codes, last
 # metrics), metrics.tar.gz (config, metrics, logs and eval reports of every
 # run), best.tar.gz and final.tar.gz (the checkpoints).
 set -u
@@ -25,6 +26,10 @@ names=()
 for spec in "$@"; do
   name=${spec%%:*}
   flags=${spec#*:}
+  if [[ "$spec" != *:* || ! "$name" =~ ^[A-Za-z0-9._-]+$ ]]; then
+    echo "gpu_runs.sh: '$spec' is not 'name: train flags' (name: letters, digits, . _ -)" >&2
+    exit 2
+  fi
   names+=("$name")
   rm -rf "runs/$name"
   mkdir -p "runs/$name"
@@ -41,8 +46,15 @@ echo "training: $((SECONDS - t0)) s" >>"$summary"
 t0=$SECONDS
 for name in "${names[@]}"; do
   if [ -e "runs/$name/best" ]; then
-    timeout "${EVAL_SECONDS:-120}" "$nli" eval --checkpoint "runs/$name/best" --quiet \
-      --tasks "${EVAL_TASKS:-200}" --out "runs/$name/eval-best.json" >"runs/$name/eval.log" 2>&1 &
+    (
+      timeout "${EVAL_SECONDS:-120}" "$nli" eval --checkpoint "runs/$name/best" --quiet \
+        --methods none --tasks "${EVAL_TASKS:-200}" --out "runs/$name/eval-best-none.json"
+      left=$((${EVAL_SECONDS:-120} - (SECONDS - t0)))
+      if [ "$left" -gt 0 ]; then # (timeout 0 would mean no limit)
+        timeout "$left" "$nli" eval --checkpoint "runs/$name/best" --quiet \
+          --tasks "${SEARCH_TASKS:-${EVAL_TASKS:-200}}" --out "runs/$name/eval-best.json"
+      fi
+    ) >"runs/$name/eval.log" 2>&1 &
   fi
 done
 wait

@@ -57,23 +57,23 @@ pub struct RunOverrides {
     /// Specification pairs per training task
     #[arg(long, help_heading = "Training")]
     pub pairs: Option<usize>,
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub lr: Option<f32>,
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub grad_clip: Option<f32>,
     /// Weight of the distinct-token regulariser
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub lambda: Option<f32>,
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub tau_e_start: Option<f32>,
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub tau_e_end: Option<f32>,
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub tau_d_start: Option<f32>,
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub tau_d_end: Option<f32>,
     /// Fraction of the run over which temperatures anneal
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub anneal_frac: Option<f32>,
     #[arg(long, help_heading = "Training")]
     pub seed: Option<u64>,
@@ -116,35 +116,44 @@ pub struct RunOverrides {
     #[arg(long, help_heading = "Training")]
     pub warmup_steps: Option<usize>,
     /// LPN: weight of the KL term
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub kl_beta: Option<f32>,
     /// LPN: latent ascent steps in training, 1 ("Grad 1") or 0
     #[arg(long, help_heading = "Training")]
     pub lpn_train_grad: Option<usize>,
     /// Fraction of the run with hard (straight-through) inductor samples
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub hard_inductor_frac: Option<f32>,
     /// Weight of a bonus for the mutual information between tasks and the inductor's tokens (0: SPEC)
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub mi_weight: Option<f32>,
     /// Cap (nats) on the mutual information the --mi-weight bonus pays for
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub mi_cap: Option<f32>,
     /// Fraction of the run in which the inductor's samples never choose SKIP
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub no_skip_frac: Option<f32>,
     /// Scale of the Gumbel noise in the inductor's samples (1: SPEC, 0: none)
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub inductor_noise: Option<f32>,
     /// Scale of the Gumbel noise in the interpreter's samples (1: SPEC, 0: none)
-    #[arg(long, help_heading = "Training")]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub interpreter_noise: Option<f32>,
     /// Train (and validate) on these ID programs only, e.g. shl_1,swp
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     pub programs: Option<Vec<String>>,
     /// Scale of the inductor head's initial weights
-    #[arg(long, help_heading = "Model")]
+    #[arg(long, help_heading = "Model", value_parser = finite_f32)]
     pub head_init_scale: Option<f32>,
+}
+
+/// A float flag's value: a finite number (NaN and infinity would become
+/// JSON nulls in the run config).
+fn finite_f32(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a finite number")),
+    }
 }
 
 impl RunOverrides {

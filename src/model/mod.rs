@@ -312,19 +312,18 @@ impl LossSettings {
         }
     }
 
-    /// The inductor's sample of `logits` (SKIP masked out when `no_skip`):
-    /// see [`scaled_gumbel_softmax`].
-    /// softmax((logits + c g) / tau_e) with c = `inductor_noise`, computed as softmax((logits / c + g) /
-    /// (tau_e / c)) (the same distribution, and the same argmax for hard
-    /// samples), or without noise when c = 0.
+    /// The inductor's sample of `logits`: softmax((logits + c g) / tau_e)
+    /// with c = `inductor_noise` ([`scaled_gumbel_softmax`]), SKIP masked
+    /// out when `no_skip`.
     pub fn inductor_sample(&self, ctx: &Ctx, logits: &Tensor) -> Tensor {
         let masked;
         let logits = if self.no_skip {
-            // SKIP's logit pushed far below the others: exp underflows to 0
+            // SKIP's logit pushed far below the others (and below any scaled
+            // noise, Gumbel draws being below 20 in f32): exp underflows to 0
             // in the sample, and its gradient with it.
             let k = logits.dim(-1);
             let mut mask = vec![0.0; k];
-            mask[SKIP] = -1e4;
+            mask[SKIP] = -1e4 * self.inductor_noise.max(1.0);
             masked = ctx.add_broadcast(logits, &ctx.tensor(&mask, &[k]));
             &masked
         } else {

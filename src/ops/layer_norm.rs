@@ -106,7 +106,7 @@ impl Ctx {
                         ctx.gpu.groups_1d(chunks * cols / lanes),
                     );
                     let total = |partial| {
-                        if chunks == 1 {
+                        if chunks <= 1 {
                             ctx.wrap(&[cols], partial)
                         } else {
                             let p = ctx.wrap(&[chunks, cols], partial);

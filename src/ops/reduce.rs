@@ -13,7 +13,7 @@ impl Ctx {
         let chunk = self.reduction_chunk(n, axis);
         let chunks = axis.div_ceil(chunk);
         let sum = self.gpu.kernel("reduce", "sum_axis", &[]);
-        if chunks == 1 {
+        if chunks <= 1 {
             let params = [
                 n as u32,
                 axis as u32,
