@@ -76,10 +76,6 @@ fn default_one() -> usize {
 fn default_kl_beta() -> f32 {
     1e-4
 }
-
-fn default_one_f32() -> f32 {
-    1.0
-}
 fn default_scale() -> f32 {
     1.0
 }
@@ -233,11 +229,11 @@ pub struct TrainConfig {
     pub no_skip_frac: f32,
     /// Scale of the Gumbel noise in the inductor's samples: softmax((logits
     /// + c g) / tau_e) (1 in SPEC; 0: no noise; see docs/experiments.md).
-    #[serde(default = "default_one_f32")]
+    #[serde(default = "default_scale")]
     pub inductor_noise: f32,
     /// Scale of the Gumbel noise in the interpreter's per-step samples (1 in
     /// SPEC; 0: no noise).
-    #[serde(default = "default_one_f32")]
+    #[serde(default = "default_scale")]
     pub interpreter_noise: f32,
     /// Train on these ID programs of the suite only (names as `tasks
     /// --programs` prints them); validation uses the same ones. None: all.
@@ -395,12 +391,6 @@ impl TrainConfig {
                 self.hard_inductor_frac
             ));
         }
-        if !(self.mi_weight >= 0.0 && self.mi_weight.is_finite()) {
-            return bad(format!(
-                "mi_weight={} must be finite and >= 0",
-                self.mi_weight
-            ));
-        }
         if !(0.0..=1.0).contains(&self.no_skip_frac) {
             return bad(format!(
                 "no_skip_frac={} must be in [0, 1]",
@@ -413,23 +403,19 @@ impl TrainConfig {
                 self.mi_cap.unwrap_or_default()
             ));
         }
-        if !(self.inductor_noise >= 0.0 && self.inductor_noise.is_finite()) {
-            return bad(format!(
-                "inductor_noise={} must be finite and >= 0",
-                self.inductor_noise
-            ));
-        }
-        if !(self.interpreter_noise >= 0.0 && self.interpreter_noise.is_finite()) {
-            return bad(format!(
-                "interpreter_noise={} must be finite and >= 0",
-                self.interpreter_noise
-            ));
+        // Weights and noise scales: any finite number >= 0.
+        for (name, v) in [
+            ("mi_weight", self.mi_weight),
+            ("inductor_noise", self.inductor_noise),
+            ("interpreter_noise", self.interpreter_noise),
+            ("kl_beta", self.kl_beta),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return bad(format!("{name}={v} must be finite and >= 0"));
+            }
         }
         if self.programs.as_ref().is_some_and(|p| p.is_empty()) {
             return bad("programs: name at least one program, or leave it out".into());
-        }
-        if !(self.kl_beta >= 0.0 && self.kl_beta.is_finite()) {
-            return bad(format!("kl_beta={} must be >= 0", self.kl_beta));
         }
         Ok(())
     }
