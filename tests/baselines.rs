@@ -14,7 +14,7 @@ use nli_wgpu::model::config::preset;
 use nli_wgpu::model::in_context::InContext;
 use nli_wgpu::model::layers::{GivenParams, RandomInit};
 use nli_wgpu::model::lpn::kl_terms;
-use nli_wgpu::model::{LossSettings, Model, ModelConfig, ModelKind, StepNoise};
+use nli_wgpu::model::{LossSettings, Model, ModelConfig, ModelKind};
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
 
 const KINDS: [ModelKind; 3] = [ModelKind::InContext, ModelKind::Lpn, ModelKind::DLpn];
@@ -76,23 +76,12 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
     let x = ctx.indices(&b.x, &[2, pairs, 20]);
     let y = ctx.indices(&b.y, &[2, pairs, 20]);
     let settings = LossSettings {
-        tau_e: 2.0,
-        tau_d: 1.0,
         // Larger than in training so the regulariser's and the KL term's
         // gradients are not swamped by the reconstruction term.
         lambda: 0.5,
-        mi_weight: 0.0,
-        mi_cap: None,
         kl_beta: 0.5,
         latent_ascent,
-        hard_inductor: false,
-        inductor_noise: 1.0,
-        no_skip: false,
-        noise: Some(StepNoise {
-            seed: 5,
-            step: 2,
-            interpreter_scale: 1.0,
-        }),
+        ..plain_settings(2.0, 1.0, Some(fixed_noise()))
     };
     let cfg = GradCheckConfig {
         max_elements: 5,

@@ -35,9 +35,8 @@ fn whole_tiny_loss_matches_finite_differences() {
     let y = ctx.indices(&batch.y, &[2, 3, 20]);
     // The interpreter's noise at half scale (1 in SPEC): the scaled path.
     let noise = Some(StepNoise {
-        seed: 5,
-        step: 2,
         interpreter_scale: 0.5,
+        ..fixed_noise()
     });
     // A larger lambda than training so the regulariser's gradient is not
     // swamped by the reconstruction term in the check.
@@ -53,19 +52,12 @@ fn whole_tiny_loss_matches_finite_differences() {
                 &x,
                 &y,
                 LossSettings {
-                    tau_e: 2.0,
-                    tau_d: 1.0,
                     lambda: 0.5,
                     // The mutual-information bonus on too (0 in SPEC).
                     mi_weight: 0.5,
-                    mi_cap: None,
-                    kl_beta: 0.0,
-                    latent_ascent: false,
-                    hard_inductor: false,
                     // A reduced inductor noise (1 in SPEC): the scaled path.
                     inductor_noise: 0.5,
-                    no_skip: false,
-                    noise,
+                    ..plain_settings(2.0, 1.0, noise)
                 },
             )
             .loss
@@ -161,17 +153,10 @@ fn inductor_sample_scales_the_gumbel_noise() {
     ] {
         for hard in [false, true] {
             let s = LossSettings {
-                tau_e: 1.5,
-                tau_d: 1.0,
-                lambda: 0.0,
-                mi_weight: 0.0,
-                mi_cap: None,
-                kl_beta: 0.0,
-                latent_ascent: false,
                 hard_inductor: hard,
                 inductor_noise: c,
                 no_skip,
-                noise: Some(noise),
+                ..plain_settings(1.5, 1.0, Some(noise))
             };
             let got = ctx.read(&s.inductor_sample(&ctx, &lt));
             let mut want = Vec::new();
@@ -225,21 +210,10 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
             &x,
             &y,
             LossSettings {
-                tau_e: 2.0,
-                tau_d: 1.0,
                 lambda: 0.01,
                 mi_weight: 1.0,
                 mi_cap: cap,
-                kl_beta: 0.0,
-                latent_ascent: false,
-                hard_inductor: false,
-                inductor_noise: 1.0,
-                no_skip: false,
-                noise: Some(StepNoise {
-                    seed: 5,
-                    step: 2,
-                    interpreter_scale: 1.0,
-                }),
+                ..plain_settings(2.0, 1.0, Some(fixed_noise()))
             },
         );
         let mi = parts.extra.iter().find(|(n, _)| *n == "mi").unwrap();

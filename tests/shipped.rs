@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use nli_wgpu::eval::{accuracy, predict_hard};
-use nli_wgpu::model::LossSettings;
 use nli_wgpu::tasks::pack::PackedTasks;
 use nli_wgpu::tasks::{Split, Task, test_set};
 use nli_wgpu::train::{load_model, suite_config};
@@ -60,24 +59,7 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
         let y = ctx.indices(&p.spec_y, &[p.count, p.pairs, p.n]);
         let parts = {
             let _g = ctx.no_grad();
-            model.loss(
-                &ctx,
-                &x,
-                &y,
-                LossSettings {
-                    tau_e,
-                    tau_d,
-                    lambda: 0.0,
-                    mi_weight: 0.0,
-                    mi_cap: None,
-                    kl_beta: 0.0,
-                    latent_ascent: false,
-                    hard_inductor: false,
-                    inductor_noise: 1.0,
-                    no_skip: false,
-                    noise: None,
-                },
-            )
+            model.loss(&ctx, &x, &y, plain_settings(tau_e, tau_d, None))
         };
         let recon = ctx.item(&parts.recon);
         eprintln!(

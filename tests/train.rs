@@ -200,6 +200,12 @@ fn training_can_be_restricted_to_named_programs() {
     assert!(err.to_string().contains("inc(neg)"), "{err}");
 }
 
+/// `tc` is refused with a message naming `field`.
+fn assert_refused(tc: &nli_wgpu::model::config::TrainConfig, field: &str) {
+    let err = tc.validate().expect_err(field).to_string();
+    assert!(err.contains(field), "{field}: {err}");
+}
+
 #[test]
 fn hard_inductor_samples_and_head_scale_follow_the_config() {
     use nli_wgpu::model::layers::RandomInit;
@@ -225,12 +231,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(no_skip.iter().filter(|&&b| b).count(), 3);
     assert!(no_skip[0] && !no_skip[3]);
     tc.no_skip_frac = 1.5;
-    assert!(
-        tc.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("no_skip_frac")
-    );
+    assert_refused(&tc, "no_skip_frac");
     tc.no_skip_frac = 0.0;
     assert_eq!(
         LossSettings::at_step(&tc, 0)
@@ -248,15 +249,10 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
         0.2
     );
     tc.interpreter_noise = f32::NAN;
-    assert!(
-        tc.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("interpreter_noise")
-    );
+    assert_refused(&tc, "interpreter_noise");
     tc.interpreter_noise = 1.0;
     tc.mi_cap = Some(0.0);
-    assert!(tc.validate().unwrap_err().to_string().contains("mi_cap"));
+    assert_refused(&tc, "mi_cap");
     tc.mi_cap = Some(0.7);
     assert_eq!(LossSettings::at_step(&tc, 0).mi_cap, Some(0.7));
     let old: nli_wgpu::model::config::TrainConfig = serde_json::from_value({
@@ -279,8 +275,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     tc.inductor_noise = 0.25;
     assert_eq!(LossSettings::at_step(&tc, 3).inductor_noise, 0.25);
     tc.inductor_noise = -1.0;
-    let err = tc.validate().unwrap_err().to_string();
-    assert!(err.contains("inductor_noise"), "{err}");
+    assert_refused(&tc, "inductor_noise");
     // Scaling the head's initial weights scales exactly those weights.
     let ctx = ctx();
     let mut mc = tiny_run(1).model;

@@ -96,3 +96,36 @@ pub fn profiled_kernels(ctx: &Ctx) -> Vec<String> {
     ctx.gpu.start_profile();
     names
 }
+
+/// Loss settings at temperatures `tau_e`, `tau_d` with `noise` and every
+/// extra term and option off (no regulariser, bonus or KL term, soft
+/// samples, SPEC's noise scales); tests turn on what they exercise with
+/// struct update syntax.
+pub fn plain_settings(
+    tau_e: f32,
+    tau_d: f32,
+    noise: Option<nli_wgpu::model::StepNoise>,
+) -> nli_wgpu::model::LossSettings {
+    nli_wgpu::model::LossSettings {
+        tau_e,
+        tau_d,
+        lambda: 0.0,
+        mi_weight: 0.0,
+        mi_cap: None,
+        kl_beta: 0.0,
+        latent_ascent: false,
+        hard_inductor: false,
+        inductor_noise: 1.0,
+        no_skip: false,
+        noise,
+    }
+}
+
+/// Fixed noise for a loss check: seed 5, step 2, SPEC's interpreter noise.
+pub fn fixed_noise() -> nli_wgpu::model::StepNoise {
+    nli_wgpu::model::StepNoise {
+        seed: 5,
+        step: 2,
+        interpreter_scale: 1.0,
+    }
+}
