@@ -30,6 +30,11 @@ snapshot() {
   tar czf "$out/results.tar.gz" -C "$res" .
 }
 left() { echo $((deadline - SECONDS)); }
+within() { # a limit in seconds, cut to what is left before the deadline
+  local l
+  l=$(left)
+  echo $(($1 < l ? $1 : l))
+}
 part() { # name, seconds, command...
   local name=$1 limit=$2
   shift 2
@@ -37,7 +42,7 @@ part() { # name, seconds, command...
     echo "$name: skipped (out of time)" | tee -a "$summary"
     return
   fi
-  [ "$limit" -gt "$(left)" ] && limit=$(left)
+  limit=$(within "$limit")
   local t0=$SECONDS
   timeout "$limit" "$@" >"$res/$name.log" 2>&1
   local rc=$?
@@ -89,8 +94,7 @@ want tests || tests=()
 for t in "${tests[@]}"; do
   name=$(basename "$t")
   # The tests together get at most 150 s.
-  limit=$((150 - (SECONDS - t0)))
-  [ "$limit" -gt "$(left)" ] && limit=$(left)
+  limit=$(within $((150 - (SECONDS - t0))))
   if [ "$limit" -lt 5 ]; then
     echo "$name: skipped (out of time)" >>"$summary"
     continue
@@ -100,8 +104,7 @@ for t in "${tests[@]}"; do
   echo "$name: rc=$rc $(grep -h '^test result' "$res/$name.log" | tail -1)" >>"$summary"
   if [ "$rc" -gt 128 ] && [ "$(left)" -gt 30 ]; then
     # Killed by a signal (a crash): once more, one test at a time.
-    limit=$(left)
-    [ "$limit" -gt 60 ] && limit=60
+    limit=$(within 60)
     timeout "$limit" "$t" --test-threads=1 >"$res/$name-serial.log" 2>&1
     echo "$name one at a time: rc=$? $(grep -h '^test result' "$res/$name-serial.log" | tail -1)" >>"$summary"
   fi
