@@ -207,7 +207,18 @@ pub fn train_step(
     sampler.fill(&mut TaskRng::new(batch_seed(tc.seed, step)), b, m, batch);
     let x = ctx.indices(&batch.x, &[b, m, n]);
     let y = ctx.indices(&batch.y, &[b, m, n]);
-    let parts = model.loss(ctx, &x, &y, LossSettings::at_step(tc, step));
+    let settings = LossSettings::at_step(tc, step);
+    let parts = if tc.oracle_programs {
+        let c = model.cfg();
+        let z =
+            crate::model::oracle_programs(ctx, &batch.program_index, m, c.program_len, c.codebook);
+        // check_run refuses oracle programs for every kind but NLI.
+        model
+            .loss_with_programs(ctx, &x, &y, settings, &z)
+            .expect("oracle programs need an NLI model")
+    } else {
+        model.loss(ctx, &x, &y, settings)
+    };
     let grads = ctx.backward(&parts.loss);
     adam.cfg.lr = tc.lr_at(step);
     let sumsq = adam.step(ctx, params, &grads);
@@ -250,6 +261,12 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
     opts.run.train.validate()?;
     let (suite, cfg) = suite_config(&opts.run)?;
     training_programs(suite, &cfg, opts.run.train.programs.as_deref())?;
+    if opts.run.train.oracle_programs && opts.run.model.kind != crate::model::ModelKind::Nli {
+        return Err(Error::Config(format!(
+            "oracle programs are a diagnostic of NLI's interpreter; this run's model is {}",
+            opts.run.model.kind.name()
+        )));
+    }
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
         return Err(Error::Config(format!(

@@ -8,7 +8,9 @@ use common::*;
 use nli_wgpu::gradcheck::{GradCheckConfig, gradcheck};
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::{GivenParams, RandomInit};
-use nli_wgpu::model::{LossSettings, Nli, StepNoise, token_mutual_information};
+use nli_wgpu::model::{
+    LossSettings, Nli, StepNoise, token_mutual_information, view_mutual_information,
+};
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
 
 fn tiny_batch(tasks: usize, pairs: usize) -> TaskBatch {
@@ -53,8 +55,9 @@ fn whole_tiny_loss_matches_finite_differences() {
                 &y,
                 LossSettings {
                     lambda: 0.5,
-                    // The mutual-information bonus on too (0 in SPEC).
+                    // The mutual-information bonuses on too (0 in SPEC).
                     mi_weight: 0.5,
+                    view_mi_weight: 0.5,
                     // A reduced inductor noise (1 in SPEC): the scaled path.
                     inductor_noise: 0.5,
                     ..plain_settings(2.0, 1.0, noise)
@@ -129,6 +132,89 @@ fn token_mutual_information_matches_cpu_and_finite_differences() {
     assert!(report.passed(), "mutual information: {report}");
 }
 
+/// f64 reference of the view mutual information: per slot, the joint of
+/// the two views' token distributions averaged over the rows, and its MI.
+fn cpu_view_mutual_information(la: &[f32], lb: &[f32], rows: usize, t: usize, k: usize) -> f64 {
+    let probs = |l: &[f32]| -> Vec<Vec<f64>> {
+        l.chunks(k)
+            .map(|row| {
+                let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
+                let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
+                let z: f64 = e.iter().sum();
+                e.iter().map(|v| v / z).collect()
+            })
+            .collect()
+    };
+    let (pa, pb) = (probs(la), probs(lb));
+    let mut mi = 0.0;
+    for slot in 0..t {
+        let mut joint = vec![vec![0.0f64; k]; k];
+        for r in 0..rows {
+            for i in 0..k {
+                for j in 0..k {
+                    joint[i][j] += pa[r * t + slot][i] * pb[r * t + slot][j] / rows as f64;
+                }
+            }
+        }
+        let ra: Vec<f64> = (0..k).map(|i| joint[i].iter().sum()).collect();
+        let rb: Vec<f64> = (0..k).map(|j| (0..k).map(|i| joint[i][j]).sum()).collect();
+        for i in 0..k {
+            for j in 0..k {
+                if joint[i][j] > 0.0 {
+                    mi += joint[i][j] * (joint[i][j] / (ra[i] * rb[j])).ln();
+                }
+            }
+        }
+    }
+    mi
+}
+
+#[test]
+fn view_mutual_information_matches_cpu_and_finite_differences() {
+    let ctx = ctx();
+    let (rows, t, k) = (6, 3, 5);
+    let mut r = rng(78);
+    let la = rand_vec(&mut r, rows * t * k, -3.0, 3.0);
+    // Views that agree (the same logits), views unrelated to each other (6
+    // rows leave them some MI by chance), and a second view that is the
+    // same for every row (exactly 0: it carries nothing about the row).
+    let agree = la.clone();
+    let unrelated = rand_vec(&mut r, rows * t * k, -3.0, 3.0);
+    let constant: Vec<f32> = unrelated[..t * k].repeat(rows);
+    let mut values = Vec::new();
+    for (what, lb) in [
+        ("agree", &agree),
+        ("unrelated", &unrelated),
+        ("constant", &constant),
+    ] {
+        let got = ctx.item(&view_mutual_information(
+            &ctx,
+            &ctx.tensor(&la, &[rows, t, k]),
+            &ctx.tensor(lb, &[rows, t, k]),
+        ));
+        let want = cpu_view_mutual_information(&la, lb, rows, t, k);
+        // f32 sums of about 6 x 25 terms of size <= 1, against f64.
+        assert!(
+            (got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{what}: {got} vs {want}"
+        );
+        values.push(want);
+    }
+    assert!(values[0] > values[1] + 0.2, "{values:?}");
+    assert!(values[2].abs() < 1e-9, "{values:?}");
+    // Gradient check of both views (default tolerances, like the token MI).
+    let report = gradcheck(
+        &ctx,
+        &[
+            (la.clone(), vec![rows, t, k]),
+            (unrelated.clone(), vec![rows, t, k]),
+        ],
+        &GradCheckConfig::default(),
+        |c, ts| view_mutual_information(c, &ts[0], &ts[1]),
+    );
+    assert!(report.passed(), "view mutual information: {report}");
+}
+
 #[test]
 fn inductor_sample_scales_the_gumbel_noise() {
     // softmax((l + c g) / tau_e) with the inductor's noise g, for c = 1
@@ -190,20 +276,34 @@ fn inductor_sample_scales_the_gumbel_noise() {
     }
 }
 
+/// A fresh tiny model with a larger head, so that its tokens depend on the
+/// task by far more than the rounding of the loss, and a batch of 4 tasks
+/// of `pairs` pairs (also on the GPU).
+fn wide_head_model_and_batch(
+    ctx: &nli_wgpu::ctx::Ctx,
+    pairs: usize,
+) -> (
+    Nli,
+    TaskBatch,
+    nli_wgpu::tensor::Tensor,
+    nli_wgpu::tensor::Tensor,
+) {
+    let (mut model_cfg, _) = preset("tiny", 20, 10).unwrap();
+    model_cfg.head_init_scale = 10.0;
+    let model = Nli::build(ctx, &model_cfg, &mut RandomInit::new(4));
+    let batch = tiny_batch(4, pairs);
+    let x = ctx.indices(&batch.x, &[4, pairs, 20]);
+    let y = ctx.indices(&batch.y, &[4, pairs, 20]);
+    (model, batch, x, y)
+}
+
 #[test]
 fn capped_mutual_information_bonus_pays_at_most_the_cap() {
     // loss = recon + lambda reg - W min(MI, cap): with W = 1, the capped
     // loss exceeds the uncapped one by MI - min(MI, cap), and a cap above
     // MI changes nothing.
     let ctx = ctx();
-    let (mut model_cfg, _) = preset("tiny", 20, 10).unwrap();
-    // A larger head so that a fresh model's tokens depend on the task by
-    // far more than the rounding of the loss.
-    model_cfg.head_init_scale = 10.0;
-    let model = Nli::build(&ctx, &model_cfg, &mut RandomInit::new(4));
-    let batch = tiny_batch(4, 3);
-    let x = ctx.indices(&batch.x, &[4, 3, 20]);
-    let y = ctx.indices(&batch.y, &[4, 3, 20]);
+    let (model, _, x, y) = wide_head_model_and_batch(&ctx, 3);
     let run = |cap: Option<f32>| {
         let parts = model.loss(
             &ctx,
@@ -234,6 +334,73 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
     assert!((capped - want).abs() <= tol, "capped {capped} vs {want}");
     let (above, _) = run(Some(mi * 2.0));
     assert!((above - free).abs() <= tol, "{above} vs {free}");
+}
+
+#[test]
+fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
+    // loss = recon + lambda reg - W min(view MI, cap), the view MI being
+    // that of the logits of pairs {0, 1} and of pairs {2, 3}, pooled.
+    let ctx = ctx();
+    let (model, batch, x, y) = wide_head_model_and_batch(&ctx, 4);
+    let run = |w: f32, cap: Option<f32>| {
+        let parts = model.loss(
+            &ctx,
+            &x,
+            &y,
+            LossSettings {
+                lambda: 0.01,
+                view_mi_weight: w,
+                view_mi_cap: cap,
+                ..plain_settings(2.0, 1.0, Some(fixed_noise()))
+            },
+        );
+        let mi = parts
+            .extra
+            .iter()
+            .find(|(n, _)| *n == "view_mi")
+            .map(|(_, t)| ctx.item(t));
+        (ctx.item(&parts.loss), mi)
+    };
+    let (plain, none) = run(0.0, None);
+    assert!(none.is_none(), "no view term without its weight");
+    let (with, mi) = run(1.5, None);
+    let mi = mi.expect("the view term is logged");
+    let half = |start: usize| {
+        let pick = |v: &[u32]| -> Vec<u32> {
+            (0..4)
+                .flat_map(|task| v[(task * 4 + start) * 20..(task * 4 + start + 2) * 20].to_vec())
+                .collect()
+        };
+        let (hx, hy) = (pick(&batch.x), pick(&batch.y));
+        let inductor = &model.inductor;
+        inductor.token_logits(
+            &ctx,
+            &inductor.pooled_embedding(
+                &ctx,
+                &ctx.indices(&hx, &[4, 2, 20]),
+                &ctx.indices(&hy, &[4, 2, 20]),
+            ),
+        )
+    };
+    let want = ctx.item(&view_mutual_information(&ctx, &half(0), &half(2)));
+    let tol = 1e-5 * plain.abs().max(1.0);
+    assert!(
+        (mi - want).abs() <= 1e-5 * want.abs().max(1e-3),
+        "{mi} vs {want}"
+    );
+    assert!(
+        mi > 20.0 * tol,
+        "a fresh model's views agree enough to tell: {mi}"
+    );
+    assert!(
+        (with - (plain - 1.5 * mi)).abs() <= tol,
+        "{with} vs {plain} - 1.5 x {mi}"
+    );
+    let (capped, _) = run(1.5, Some(mi / 2.0));
+    assert!(
+        (capped - (plain - 0.75 * mi)).abs() <= tol,
+        "capped {capped}"
+    );
 }
 
 #[test]

@@ -262,6 +262,9 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             "interpreter_noise",
             "mi_cap",
             "no_skip_frac",
+            "view_mi_weight",
+            "view_mi_cap",
+            "oracle_programs",
         ] {
             v.as_object_mut().unwrap().remove(key);
         }
@@ -272,6 +275,17 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(old.interpreter_noise, 1.0);
     assert_eq!(old.mi_cap, None);
     assert_eq!(old.no_skip_frac, 0.0);
+    assert_eq!(old.view_mi_weight, 0.0);
+    assert_eq!(old.view_mi_cap, None);
+    assert!(!old.oracle_programs);
+    tc.view_mi_weight = -0.5;
+    assert_refused(&tc, "view_mi_weight");
+    tc.view_mi_weight = 2.0;
+    tc.view_mi_cap = Some(-1.0);
+    assert_refused(&tc, "view_mi_cap");
+    tc.view_mi_cap = Some(3.0);
+    let s = LossSettings::at_step(&tc, 0);
+    assert_eq!((s.view_mi_weight, s.view_mi_cap), (2.0, Some(3.0)));
     tc.inductor_noise = 0.25;
     assert_eq!(LossSettings::at_step(&tc, 3).inductor_noise, 0.25);
     tc.inductor_noise = -1.0;
@@ -297,4 +311,62 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             "{a} x 4 vs {b}"
         );
     }
+}
+
+#[test]
+fn oracle_programs_replace_the_inductors_sample() {
+    use nli_wgpu::model::layers::RandomInit;
+    use nli_wgpu::model::{LOG_PROB_FLOOR, LossSettings, Nli, oracle_programs};
+    let ctx = ctx();
+    // Token 1 + program index in slot 0, SKIP (0) elsewhere, for every pair.
+    let z = ctx.read(&oracle_programs(&ctx, &[2, 0], 2, 3, 4));
+    let mut want = vec![0.0f32; 2 * 2 * 3 * 4];
+    for (task, token) in [(0usize, 3usize), (1, 1)] {
+        for pair in 0..2 {
+            let base = (task * 2 + pair) * 12;
+            want[base + token] = 1.0;
+            want[base + 4] = 1.0;
+            want[base + 8] = 1.0;
+        }
+    }
+    assert_eq!(z, want);
+    // The reconstruction term is the interpreter's NLL on exactly those
+    // programs (no noise), not on the inductor's sample.
+    let run = tiny_run(1);
+    let m = Nli::build(&ctx, &run.model, &mut RandomInit::new(5));
+    let (b, p, n, t, k) = (3, 3, 20, run.model.program_len, run.model.codebook);
+    let x: Vec<u32> = (0..b * p * n).map(|i| (i * 7 % 10) as u32).collect();
+    let y: Vec<u32> = (0..b * p * n).map(|i| (i * 3 % 10) as u32).collect();
+    let (xt, yt) = (ctx.indices(&x, &[b, p, n]), ctx.indices(&y, &[b, p, n]));
+    let mut s = LossSettings::at_step(&run.train, 0);
+    s.noise = None;
+    let oracle = oracle_programs(&ctx, &[4, 1, 0], p, t, k);
+    let got = ctx.read(&m.loss_with_programs(&ctx, &xt, &yt, s, Some(&oracle)).recon)[0];
+    let pi = m.execute(
+        &ctx,
+        &ctx.reshape(&xt, &[b * p, n]),
+        &ctx.reshape(&oracle, &[b * p, t, k]),
+        s.tau_d,
+        None,
+    );
+    let nll = ctx.nll_probs(
+        &ctx.reshape(&pi, &[b * p * n, 10]),
+        &ctx.reshape(&yt, &[b * p * n]),
+        LOG_PROB_FLOOR,
+    );
+    let want = ctx.read(&nll).iter().sum::<f32>() / (b * p) as f32;
+    assert!((got - want).abs() <= 1e-4 * want.abs(), "{got} vs {want}");
+    let sampled = ctx.read(&m.loss(&ctx, &xt, &yt, s).recon)[0];
+    assert!(
+        (sampled - want).abs() > 1e-3,
+        "the inductor's sample gave the same loss"
+    );
+    // A tiny Comp-I run with oracle programs trains; a baseline is refused.
+    let mut run = tiny_run(3);
+    run.suite = "comp-i".into();
+    run.train.oracle_programs = true;
+    train(&ctx, &opts(run.clone(), &tmp("oracle"), false, None)).unwrap();
+    run.model.kind = nli_wgpu::model::ModelKind::DLpn;
+    let err = train(&ctx, &opts(run, &tmp("oracle-dlpn"), false, None)).unwrap_err();
+    assert!(err.to_string().contains("oracle"), "{err}");
 }

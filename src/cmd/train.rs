@@ -130,6 +130,12 @@ pub struct RunOverrides {
     /// Cap (nats) on the mutual information the --mi-weight bonus pays for
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub mi_cap: Option<f32>,
+    /// Weight of a bonus for the mutual information between the tokens of two disjoint halves of each task's pairs (0: SPEC)
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
+    pub view_mi_weight: Option<f32>,
+    /// Cap (nats) on the view mutual information the --view-mi-weight bonus pays for
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
+    pub view_mi_cap: Option<f32>,
     /// Fraction of the run in which the inductor's samples never choose SKIP
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub no_skip_frac: Option<f32>,
@@ -142,6 +148,9 @@ pub struct RunOverrides {
     /// Train (and validate) on these ID programs only, e.g. shl_1,swp
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     pub programs: Option<Vec<String>>,
+    /// Diagnostic, NLI only: run oracle programs (token 1 + program index, then SKIP) instead of the inductor's
+    #[arg(long, help_heading = "Training")]
+    pub oracle_programs: bool,
     /// Scale of the inductor head's initial weights
     #[arg(long, help_heading = "Model", value_parser = finite_f32)]
     pub head_init_scale: Option<f32>,
@@ -193,12 +202,17 @@ impl RunOverrides {
             hard_inductor_frac,
             mi_weight,
             mi_cap,
+            view_mi_weight,
+            view_mi_cap,
             no_skip_frac,
             inductor_noise,
             interpreter_noise
         );
         if let Some(p) = &self.programs {
             train.insert("programs".into(), serde_json::json!(p));
+        }
+        if self.oracle_programs {
+            train.insert("oracle_programs".into(), serde_json::json!(true));
         }
         put!(
             model,

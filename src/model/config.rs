@@ -223,6 +223,16 @@ pub struct TrainConfig {
     /// nothing.
     #[serde(default)]
     pub mi_cap: Option<f32>,
+    /// Weight of a bonus for the mutual information between the tokens two
+    /// disjoint halves of a task's pairs induce, slot by slot (subtracted
+    /// from the loss; 0 in SPEC). The halves share nothing but the program,
+    /// so only program-dependent tokens earn it (docs/experiments.md).
+    #[serde(default)]
+    pub view_mi_weight: f32,
+    /// Cap on the view mutual information the bonus pays for (nats; None:
+    /// no cap).
+    #[serde(default)]
+    pub view_mi_cap: Option<f32>,
     /// Fraction of the run during which the inductor's samples never
     /// choose SKIP (its logit masked out of the sample; 0 in SPEC).
     #[serde(default)]
@@ -239,6 +249,13 @@ pub struct TrainConfig {
     /// --programs` prints them); validation uses the same ones. None: all.
     #[serde(default)]
     pub programs: Option<Vec<String>>,
+    /// Diagnostic (NLI only; not a way to train, SPEC uses no program
+    /// labels): the interpreter runs a fixed oracle program per task, token
+    /// 1 + the task's program index in slot 0 and SKIP elsewhere, instead of
+    /// the inductor's sample. Shows whether the interpreter can learn the
+    /// primitives from distinct tokens at all (docs/experiments.md).
+    #[serde(default)]
+    pub oracle_programs: bool,
 }
 
 /// A whole run: what `train` saves next to each checkpoint.
@@ -277,10 +294,13 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         hard_inductor_frac: 0.0,
         mi_weight: 0.0,
         mi_cap: None,
+        view_mi_weight: 0.0,
+        view_mi_cap: None,
         no_skip_frac: 0.0,
         inductor_noise: 1.0,
         interpreter_noise: 1.0,
         programs: None,
+        oracle_programs: false,
     };
     let base = ModelConfig {
         kind: ModelKind::Nli,
@@ -397,15 +417,18 @@ impl TrainConfig {
                 self.no_skip_frac
             ));
         }
-        if self.mi_cap.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
-            return bad(format!(
-                "mi_cap={:?} must be positive",
-                self.mi_cap.unwrap_or_default()
-            ));
+        for (name, cap) in [("mi_cap", self.mi_cap), ("view_mi_cap", self.view_mi_cap)] {
+            if cap.is_some_and(|c| !(c > 0.0 && c.is_finite())) {
+                return bad(format!(
+                    "{name}={:?} must be positive",
+                    cap.unwrap_or_default()
+                ));
+            }
         }
         // Weights and noise scales: any finite number >= 0.
         for (name, v) in [
             ("mi_weight", self.mi_weight),
+            ("view_mi_weight", self.view_mi_weight),
             ("inductor_noise", self.inductor_noise),
             ("interpreter_noise", self.interpreter_noise),
             ("kl_beta", self.kl_beta),

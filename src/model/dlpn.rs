@@ -56,14 +56,16 @@ impl DLpn {
     pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
-        let logits = self.inductor.leave_one_out_logits(ctx, x, y);
+        let (logits, views) = self
+            .inductor
+            .leave_one_out(ctx, x, y, s.view_mi_weight != 0.0);
         let z = s.inductor_sample(ctx, &logits);
         let xf = ctx.reshape(x, &[b * m, n]);
         let yf = ctx.reshape(y, &[b * m, n]);
         let out = self.decode(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]));
         let nll = sequence_nll(ctx, &out, &yf);
         let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
-        program_loss(ctx, recon, logits, out, yf, s)
+        program_loss(ctx, recon, logits, views, out, yf, s)
     }
 }
 

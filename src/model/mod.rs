@@ -129,6 +129,20 @@ impl Inductor {
     /// the head of the mean of the other pairs' slot embeddings (each pair
     /// encoded once: (sum - e_j) / (m - 1)). [B, m, T, K].
     pub fn leave_one_out_logits(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        self.leave_one_out(ctx, x, y, false).0
+    }
+
+    /// [`Inductor::leave_one_out_logits`] and, when `views`, the logits
+    /// [B, T, K] of the first m/2 pairs' mean and of the other pairs' mean
+    /// (the two views of [`view_mutual_information`]), from the same
+    /// encodings.
+    pub fn leave_one_out(
+        &self,
+        ctx: &Ctx,
+        x: &Tensor,
+        y: &Tensor,
+        views: bool,
+    ) -> (Tensor, Option<(Tensor, Tensor)>) {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, d) = (self.cfg.program_len, self.cfg.d);
         assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");
@@ -140,7 +154,14 @@ impl Inductor {
         let e = ctx.reshape(&e, &[b, m, t, d]);
         let total = ctx.expand(&ctx.sum_axis(&e, 1), 1, m);
         let loo = ctx.scale(&ctx.sub(&total, &e), 1.0 / (m - 1) as f32);
-        self.token_logits(ctx, &loo)
+        let views = views.then(|| {
+            let half = m / 2;
+            let view = |start: usize, len: usize| {
+                self.token_logits(ctx, &ctx.mean_axis(&ctx.slice(&e, 1, start, len), 1))
+            };
+            (view(0, half), view(half, m - half))
+        });
+        (self.token_logits(ctx, &loo), views)
     }
 
     /// Pooled slot embeddings of whole specifications: x, y u32 [B, m, N]
@@ -195,6 +216,47 @@ pub fn token_mutual_information(ctx: &Ctx, logits: &Tensor) -> Tensor {
     );
     let entropy_of_mean = ctx.scale(&ctx.sum_all(&ctx.mul(&mean_p, &log_mean)), -1.0);
     ctx.sub(&entropy_of_mean, &mean_entropy)
+}
+
+/// The mutual information between the tokens two views of each task induce,
+/// summed over the T slots: for slot t the joint `P_t = mean_b pa_bt pb_bt^T`
+/// of `pa = softmax(la)`, `pb = softmax(lb)` (la, lb [B, T, K]), and
+/// `sum_ij P_t log(P_t / (ra_t rb_t))` with its marginals. The views are two
+/// disjoint halves of a task's pairs, which share only the program: the
+/// bonus pays for tokens that identify the program, not for tokens that
+/// hash the specification (unlike [`token_mutual_information`]). Computed
+/// as `sum P log P + H(ra) + H(rb)`, logs clamped like the regulariser's.
+pub fn view_mutual_information(ctx: &Ctx, la: &Tensor, lb: &Tensor) -> Tensor {
+    let (t, k) = (la.dim(-2), la.dim(-1));
+    let b = la.numel() / (t * k);
+    assert_eq!(la.shape(), lb.shape(), "two views of the same tasks");
+    let pa = ctx.softmax(&ctx.reshape(la, &[b * t, k]));
+    let pb = ctx.softmax(&ctx.reshape(lb, &[b * t, k]));
+    // Every slot pair's joint at once, [T*K, T*K]; the K x K blocks on the
+    // diagonal are the per-slot joints, the rest is masked to 0.
+    let all = ctx.matmul_t(
+        &ctx.reshape(&pa, &[b, t * k]),
+        &ctx.reshape(&pb, &[b, t * k]),
+        true,
+        false,
+    );
+    let tk = t * k;
+    let mut mask = vec![0.0f32; tk * tk];
+    for i in 0..tk {
+        for j in (i / k * k)..(i / k * k + k) {
+            mask[i * tk + j] = 1.0 / b as f32;
+        }
+    }
+    let joint = ctx.mul(&all, &ctx.tensor(&mask, &[tk, tk]));
+    let log = |p: &Tensor| {
+        ctx.log1m_clamped(&ctx.add_scalar(&ctx.scale(p, -1.0), 1.0), ONE_MINUS_Q_FLOOR)
+    };
+    let neg_joint_entropy = ctx.sum_all(&ctx.mul(&joint, &log(&joint)));
+    let entropy = |p: &Tensor| {
+        let mean = ctx.mean_axis(&ctx.reshape(p, &[b, t, k]), 0);
+        ctx.scale(&ctx.sum_all(&ctx.mul(&mean, &log(&mean))), -1.0)
+    };
+    ctx.add(&neg_joint_entropy, &ctx.add(&entropy(&pa), &entropy(&pb)))
 }
 
 /// A model that writes token programs with an inductor and runs them on
@@ -289,6 +351,10 @@ pub struct LossSettings {
     pub mi_weight: f32,
     /// Cap on the mutual information the bonus pays for (None: no cap).
     pub mi_cap: Option<f32>,
+    /// Weight of the view mutual-information bonus (NLI, D-LPN; 0 in SPEC)
+    /// and its cap.
+    pub view_mi_weight: f32,
+    pub view_mi_cap: Option<f32>,
     /// Weight of the KL term (LPN).
     pub kl_beta: f32,
     /// LPN: one latent ascent step before the loss ("Grad 1").
@@ -341,6 +407,8 @@ impl LossSettings {
             lambda: tc.lambda,
             mi_weight: tc.mi_weight,
             mi_cap: tc.mi_cap,
+            view_mi_weight: tc.view_mi_weight,
+            view_mi_cap: tc.view_mi_cap,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
@@ -494,10 +562,32 @@ impl Nli {
     /// The training loss of a batch: x, y u32 [B, m, N]; leave-one-out
     /// reconstruction plus `lambda` times the distinct-token regulariser.
     pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
+        self.loss_with_programs(ctx, x, y, s, None)
+    }
+
+    /// [`Nli::loss`] with the interpreter running `programs` [B, m, T, K]
+    /// instead of the inductor's sample when given (the oracle diagnostic,
+    /// [`oracle_programs`]); the regulariser still reads the inductor.
+    pub fn loss_with_programs(
+        &self,
+        ctx: &Ctx,
+        x: &Tensor,
+        y: &Tensor,
+        s: LossSettings,
+        programs: Option<&Tensor>,
+    ) -> LossParts {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
-        let logits = self.inductor.leave_one_out_logits(ctx, x, y);
-        let z = s.inductor_sample(ctx, &logits);
+        let (logits, views) = self
+            .inductor
+            .leave_one_out(ctx, x, y, s.view_mi_weight != 0.0);
+        let z = match programs {
+            Some(z) => {
+                assert_eq!(z.shape(), logits.shape(), "oracle programs [B, m, T, K]");
+                z.clone()
+            }
+            None => s.inductor_sample(ctx, &logits),
+        };
         let xf = ctx.reshape(x, &[b * m, n]);
         let pi = self.execute(ctx, &xf, &ctx.reshape(&z, &[b * m, t, k]), s.tau_d, s.noise);
         let targets = ctx.reshape(y, &[b * m, n]);
@@ -507,18 +597,54 @@ impl Nli {
             LOG_PROB_FLOOR,
         );
         let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
-        program_loss(ctx, recon, logits, pi, targets, s)
+        program_loss(ctx, recon, logits, views, pi, targets, s)
+    }
+}
+
+/// The oracle programs of a batch (a diagnostic, never SPEC training): for
+/// each task and pair, token `1 + program_index % (K - 1)` in slot 0 and SKIP
+/// in the other slots, one-hot, [B, m, T, K].
+pub fn oracle_programs(
+    ctx: &Ctx,
+    program_index: &[u32],
+    pairs: usize,
+    program_len: usize,
+    codebook: usize,
+) -> Tensor {
+    let (b, t, k) = (program_index.len(), program_len, codebook);
+    assert!(k >= 2, "oracle programs need a token besides SKIP");
+    let mut z = vec![0.0f32; b * pairs * t * k];
+    for (task, &prog) in program_index.iter().enumerate() {
+        let token = 1 + prog as usize % (k - 1);
+        for pair in 0..pairs {
+            let base = (task * pairs + pair) * t * k;
+            for slot in 0..t {
+                let chosen = if slot == 0 { token } else { SKIP };
+                z[base + slot * k + chosen] = 1.0;
+            }
+        }
+    }
+    ctx.tensor(&z, &[b, pairs, t, k])
+}
+
+/// min(x, cap) = x - relu(x - cap); x itself without a cap.
+fn capped(ctx: &Ctx, x: &Tensor, cap: Option<f32>) -> Tensor {
+    match cap {
+        Some(cap) => ctx.sub(x, &ctx.relu(&ctx.add_scalar(x, -cap))),
+        None => x.clone(),
     }
 }
 
 /// The loss of a program model (NLI, D-LPN) from its reconstruction term:
 /// plus `lambda` times the distinct-token regulariser of the logits, minus
 /// `mi_weight` times their token mutual information (when not 0; at most
-/// `mi_cap` of it when set).
+/// `mi_cap` of it when set), and minus `view_mi_weight` times the view
+/// mutual information of `views` (at most `view_mi_cap`).
 pub(crate) fn program_loss(
     ctx: &Ctx,
     recon: Tensor,
     logits: Tensor,
+    views: Option<(Tensor, Tensor)>,
     pred: Tensor,
     targets: Tensor,
     s: LossSettings,
@@ -528,13 +654,17 @@ pub(crate) fn program_loss(
     let mut extra = vec![("reg", reg)];
     if s.mi_weight != 0.0 {
         let mi = token_mutual_information(ctx, &logits);
-        // min(MI, cap) = MI - relu(MI - cap).
-        let bonus = match s.mi_cap {
-            Some(cap) => ctx.sub(&mi, &ctx.relu(&ctx.add_scalar(&mi, -cap))),
-            None => mi.clone(),
-        };
+        let bonus = capped(ctx, &mi, s.mi_cap);
         loss = ctx.sub(&loss, &ctx.scale(&bonus, s.mi_weight));
         extra.push(("mi", mi));
+    }
+    if let Some((la, lb)) = views.filter(|_| s.view_mi_weight != 0.0) {
+        let mi = view_mutual_information(ctx, &la, &lb);
+        loss = ctx.sub(
+            &loss,
+            &ctx.scale(&capped(ctx, &mi, s.view_mi_cap), s.view_mi_weight),
+        );
+        extra.push(("view_mi", mi));
     }
     LossParts {
         loss,

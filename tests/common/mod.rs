@@ -112,6 +112,8 @@ pub fn plain_settings(
         lambda: 0.0,
         mi_weight: 0.0,
         mi_cap: None,
+        view_mi_weight: 0.0,
+        view_mi_cap: None,
         kl_beta: 0.0,
         latent_ascent: false,
         hard_inductor: false,
