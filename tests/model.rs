@@ -70,8 +70,9 @@ fn whole_tiny_loss_matches_finite_differences() {
 }
 
 /// CPU reference: sum_t H(mean_i p_it) - mean_i H(p_it).
-fn cpu_mutual_information(logits: &[f32], rows: usize, t: usize, k: usize) -> f64 {
-    let p: Vec<Vec<f64>> = logits
+/// Softmax of each row of K logits, in f64.
+fn cpu_softmax_rows(logits: &[f32], k: usize) -> Vec<Vec<f64>> {
+    logits
         .chunks(k)
         .map(|row| {
             let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
@@ -79,7 +80,11 @@ fn cpu_mutual_information(logits: &[f32], rows: usize, t: usize, k: usize) -> f6
             let z: f64 = e.iter().sum();
             e.iter().map(|v| v / z).collect()
         })
-        .collect();
+        .collect()
+}
+
+fn cpu_mutual_information(logits: &[f32], rows: usize, t: usize, k: usize) -> f64 {
+    let p = cpu_softmax_rows(logits, k);
     let h = |q: &[f64]| {
         -q.iter()
             .filter(|&&v| v > 0.0)
@@ -135,17 +140,7 @@ fn token_mutual_information_matches_cpu_and_finite_differences() {
 /// f64 reference of the view mutual information: per slot, the joint of
 /// the two views' token distributions averaged over the rows, and its MI.
 fn cpu_view_mutual_information(la: &[f32], lb: &[f32], rows: usize, t: usize, k: usize) -> f64 {
-    let probs = |l: &[f32]| -> Vec<Vec<f64>> {
-        l.chunks(k)
-            .map(|row| {
-                let m = row.iter().cloned().fold(f32::MIN, f32::max) as f64;
-                let e: Vec<f64> = row.iter().map(|&v| (v as f64 - m).exp()).collect();
-                let z: f64 = e.iter().sum();
-                e.iter().map(|v| v / z).collect()
-            })
-            .collect()
-    };
-    let (pa, pb) = (probs(la), probs(lb));
+    let (pa, pb) = (cpu_softmax_rows(la, k), cpu_softmax_rows(lb, k));
     let mut mi = 0.0;
     for slot in 0..t {
         let mut joint = vec![vec![0.0f64; k]; k];
