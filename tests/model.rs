@@ -334,7 +334,8 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
 #[test]
 fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
     // loss = recon + lambda reg - W min(view MI, cap), the view MI being
-    // that of the logits of pairs {0, 1} and of pairs {2, 3}, pooled.
+    // that of the logits of pairs {0, 1} and of pairs {2, 3}, pooled, at
+    // temperature tau_e.
     let ctx = ctx();
     let (model, batch, x, y) = wide_head_model_and_batch(&ctx, 4);
     let run = |w: f32, cap: Option<f32>| {
@@ -346,7 +347,7 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
                 lambda: 0.01,
                 view_mi_weight: w,
                 view_mi_cap: cap,
-                ..plain_settings(2.0, 1.0, Some(fixed_noise()))
+                ..plain_settings(0.5, 1.0, Some(fixed_noise()))
             },
         );
         let mi = parts
@@ -377,7 +378,13 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
             ),
         )
     };
-    let want = ctx.item(&view_mutual_information(&ctx, &half(0), &half(2)));
+    // At the settings' tau_e (0.5).
+    let tempered = |l: nli_wgpu::tensor::Tensor| ctx.scale(&l, 2.0);
+    let want = ctx.item(&view_mutual_information(
+        &ctx,
+        &tempered(half(0)),
+        &tempered(half(2)),
+    ));
     let tol = 1e-5 * plain.abs().max(1.0);
     assert!(
         (mi - want).abs() <= 1e-5 * want.abs().max(1e-3),

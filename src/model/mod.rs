@@ -639,7 +639,8 @@ fn capped(ctx: &Ctx, x: &Tensor, cap: Option<f32>) -> Tensor {
 /// plus `lambda` times the distinct-token regulariser of the logits, minus
 /// `mi_weight` times their token mutual information (when not 0; at most
 /// `mi_cap` of it when set), and minus `view_mi_weight` times the view
-/// mutual information of `views` (at most `view_mi_cap`).
+/// mutual information of `views` at temperature `tau_e` (at most
+/// `view_mi_cap`).
 pub(crate) fn program_loss(
     ctx: &Ctx,
     recon: Tensor,
@@ -659,7 +660,11 @@ pub(crate) fn program_loss(
         extra.push(("mi", mi));
     }
     if let Some((la, lb)) = views.filter(|_| s.view_mi_weight != 0.0) {
-        let mi = view_mutual_information(ctx, &la, &lb);
+        // At the sampling temperature: softmax(logits) itself is saturated
+        // on SKIP early in training (logit gaps of ~tau_e log K), where the
+        // MI's gradient would vanish.
+        let tempered = |l: &Tensor| ctx.scale(l, 1.0 / s.tau_e);
+        let mi = view_mutual_information(ctx, &tempered(&la), &tempered(&lb));
         loss = ctx.sub(
             &loss,
             &ctx.scale(&capped(ctx, &mi, s.view_mi_cap), s.view_mi_weight),
