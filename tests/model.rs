@@ -9,7 +9,8 @@ use nli_wgpu::gradcheck::{GradCheckConfig, gradcheck};
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::{GivenParams, RandomInit};
 use nli_wgpu::model::{
-    LossSettings, Nli, StepNoise, token_mutual_information, view_mutual_information,
+    LossSettings, Nli, StepNoise, token_mutual_information, view_contrastive_loss,
+    view_mutual_information,
 };
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
 
@@ -107,34 +108,59 @@ fn cpu_mutual_information(logits: &[f32], rows: usize, t: usize, k: usize) -> f6
     mi
 }
 
+/// A scalar term of same-shaped inputs, checked against its f64 reference
+/// on each case (within `rel` of max(|reference|, 1)) and by finite
+/// differences (default tolerances) at the inputs of case `grad_case`;
+/// returns the reference values.
+fn check_scalar_term(
+    name: &str,
+    shape: &[usize],
+    cases: &[(&str, Vec<&[f32]>)],
+    rel: f64,
+    grad_case: usize,
+    gpu: impl Fn(&nli_wgpu::ctx::Ctx, &[nli_wgpu::tensor::Tensor]) -> nli_wgpu::tensor::Tensor,
+    cpu: impl Fn(&[&[f32]]) -> f64,
+) -> Vec<f64> {
+    let ctx = ctx();
+    let mut values = Vec::new();
+    for (what, inputs) in cases {
+        let ts: Vec<_> = inputs.iter().map(|v| ctx.tensor(v, shape)).collect();
+        let got = ctx.item(&gpu(&ctx, &ts));
+        let want = cpu(inputs);
+        assert!(
+            (got as f64 - want).abs() <= rel * want.abs().max(1.0),
+            "{name}, {what}: {got} vs {want}"
+        );
+        values.push(want);
+    }
+    let at: Vec<(Vec<f32>, Vec<usize>)> = cases[grad_case]
+        .1
+        .iter()
+        .map(|v| (v.to_vec(), shape.to_vec()))
+        .collect();
+    let report = gradcheck(&ctx, &at, &GradCheckConfig::default(), |c, ts| gpu(c, ts));
+    assert!(report.passed(), "{name}: {report}");
+    values
+}
+
 #[test]
 fn token_mutual_information_matches_cpu_and_finite_differences() {
-    let ctx = ctx();
     let (rows, t, k) = (6, 3, 5);
     let mut r = rng(77);
     // Rows that differ (a positive value) and rows that are all the same
     // (exactly 0: no dependence on the task).
     let differ = rand_vec(&mut r, rows * t * k, -3.0, 3.0);
     let same: Vec<f32> = differ[..t * k].repeat(rows);
-    for (what, logits) in [("differ", &differ), ("same", &same)] {
-        let got = ctx.item(&token_mutual_information(
-            &ctx,
-            &ctx.tensor(logits, &[rows, t, k]),
-        ));
-        let want = cpu_mutual_information(logits, rows, t, k);
-        assert!(
-            (got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
-            "{what}: {got} vs {want}"
-        );
-    }
-    assert!(cpu_mutual_information(&differ, rows, t, k) > 0.1);
-    let report = gradcheck(
-        &ctx,
-        &[(differ.clone(), vec![rows, t, k])],
-        &GradCheckConfig::default(),
+    let values = check_scalar_term(
+        "token mutual information",
+        &[rows, t, k],
+        &[("differ", vec![&differ]), ("same", vec![&same])],
+        1e-5,
+        0,
         |c, ts| token_mutual_information(c, &ts[0]),
+        |v| cpu_mutual_information(v[0], rows, t, k),
     );
-    assert!(report.passed(), "mutual information: {report}");
+    assert!(values[0] > 0.1, "{values:?}");
 }
 
 /// f64 reference of the view mutual information: per slot, the joint of
@@ -166,48 +192,85 @@ fn cpu_view_mutual_information(la: &[f32], lb: &[f32], rows: usize, t: usize, k:
 
 #[test]
 fn view_mutual_information_matches_cpu_and_finite_differences() {
-    let ctx = ctx();
     let (rows, t, k) = (6, 3, 5);
     let mut r = rng(78);
     let la = rand_vec(&mut r, rows * t * k, -3.0, 3.0);
     // Views that agree (the same logits), views unrelated to each other (6
     // rows leave them some MI by chance), and a second view that is the
     // same for every row (exactly 0: it carries nothing about the row).
-    let agree = la.clone();
     let unrelated = rand_vec(&mut r, rows * t * k, -3.0, 3.0);
     let constant: Vec<f32> = unrelated[..t * k].repeat(rows);
-    let mut values = Vec::new();
-    for (what, lb) in [
-        ("agree", &agree),
-        ("unrelated", &unrelated),
-        ("constant", &constant),
-    ] {
-        let got = ctx.item(&view_mutual_information(
-            &ctx,
-            &ctx.tensor(&la, &[rows, t, k]),
-            &ctx.tensor(lb, &[rows, t, k]),
-        ));
-        let want = cpu_view_mutual_information(&la, lb, rows, t, k);
-        // f32 sums of about 6 x 25 terms of size <= 1, against f64.
-        assert!(
-            (got as f64 - want).abs() <= 1e-5 * want.abs().max(1.0),
-            "{what}: {got} vs {want}"
-        );
-        values.push(want);
-    }
+    // f32 sums of about 6 x 25 terms of size <= 1, against f64; gradients
+    // checked at the unrelated views.
+    let values = check_scalar_term(
+        "view mutual information",
+        &[rows, t, k],
+        &[
+            ("agree", vec![&la, &la]),
+            ("unrelated", vec![&la, &unrelated]),
+            ("constant", vec![&la, &constant]),
+        ],
+        1e-5,
+        1,
+        |c, ts| view_mutual_information(c, &ts[0], &ts[1]),
+        |v| cpu_view_mutual_information(v[0], v[1], rows, t, k),
+    );
     assert!(values[0] > values[1] + 0.2, "{values:?}");
     assert!(values[2].abs() < 1e-9, "{values:?}");
-    // Gradient check of both views (default tolerances, like the token MI).
-    let report = gradcheck(
-        &ctx,
-        &[
-            (la.clone(), vec![rows, t, k]),
-            (unrelated.clone(), vec![rows, t, k]),
-        ],
-        &GradCheckConfig::default(),
-        |c, ts| view_mutual_information(c, &ts[0], &ts[1]),
+}
+
+/// f64 reference of the views' InfoNCE: rows standardised like the layer
+/// norm (the crate's CPU layer norm), correlations over `temperature`,
+/// cross-entropy of each row's own column, mean over rows.
+fn cpu_view_contrastive_loss(ea: &[f32], eb: &[f32], b: usize, temperature: f32) -> f64 {
+    use nli_wgpu::ops::layer_norm::cpu_layer_norm_row;
+    let w = ea.len() / b;
+    let (ones, zeros) = (vec![1.0f32; w], vec![0.0f32; w]);
+    let std = |e: &[f32]| -> Vec<Vec<f32>> {
+        e.chunks(w)
+            .map(|r| cpu_layer_norm_row(r, &ones, &zeros))
+            .collect()
+    };
+    let (na, nb) = (std(ea), std(eb));
+    let mut total = 0.0;
+    for i in 0..b {
+        let logits: Vec<f64> = (0..b)
+            .map(|j| {
+                let dot: f64 = na[i]
+                    .iter()
+                    .zip(&nb[j])
+                    .map(|(x, y)| *x as f64 * *y as f64)
+                    .sum();
+                dot / (w as f64 * temperature as f64)
+            })
+            .collect();
+        let m = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let lse = m + logits.iter().map(|l| (l - m).exp()).sum::<f64>().ln();
+        total += lse - logits[i];
+    }
+    total / b as f64
+}
+
+#[test]
+fn view_contrastive_loss_matches_cpu_and_finite_differences() {
+    let (b, t, d) = (5, 2, 4);
+    let mut r = rng(79);
+    let ea = rand_vec(&mut r, b * t * d, -1.0, 1.0);
+    let other = rand_vec(&mut r, b * t * d, -1.0, 1.0);
+    // f32 dot products of 8 standardised terms over 2, against f64;
+    // gradients checked at the unrelated views.
+    let values = check_scalar_term(
+        "view contrastive loss",
+        &[b, t, d],
+        &[("same", vec![&ea, &ea]), ("unrelated", vec![&ea, &other])],
+        1e-4,
+        1,
+        |c, ts| view_contrastive_loss(c, &ts[0], &ts[1], 0.25),
+        |v| cpu_view_contrastive_loss(v[0], v[1], b, 0.25),
     );
-    assert!(report.passed(), "view mutual information: {report}");
+    // A view that is its own pair is found (0.28 here); an unrelated one is
+    // not (about ln 5 = 1.61).
+    assert!(values[0] < values[1] - 1.0, "{values:?}");
 }
 
 #[test]
@@ -361,23 +424,20 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
     assert!(none.is_none(), "no view term without its weight");
     let (with, mi) = run(1.5, None);
     let mi = mi.expect("the view term is logged");
-    let half = |start: usize| {
+    let pooled = |start: usize| {
         let pick = |v: &[u32]| -> Vec<u32> {
             (0..4)
                 .flat_map(|task| v[(task * 4 + start) * 20..(task * 4 + start + 2) * 20].to_vec())
                 .collect()
         };
         let (hx, hy) = (pick(&batch.x), pick(&batch.y));
-        let inductor = &model.inductor;
-        inductor.token_logits(
+        model.inductor.pooled_embedding(
             &ctx,
-            &inductor.pooled_embedding(
-                &ctx,
-                &ctx.indices(&hx, &[4, 2, 20]),
-                &ctx.indices(&hy, &[4, 2, 20]),
-            ),
+            &ctx.indices(&hx, &[4, 2, 20]),
+            &ctx.indices(&hy, &[4, 2, 20]),
         )
     };
+    let half = |start: usize| model.inductor.token_logits(&ctx, &pooled(start));
     // At the settings' tau_e (0.5).
     let tempered = |l: nli_wgpu::tensor::Tensor| ctx.scale(&l, 2.0);
     let want = ctx.item(&view_mutual_information(
@@ -402,6 +462,34 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
     assert!(
         (capped - (plain - 0.75 * mi)).abs() <= tol,
         "capped {capped}"
+    );
+    // The contrastive term reads the same halves' pooled embeddings.
+    let parts = model.loss(
+        &ctx,
+        &x,
+        &y,
+        LossSettings {
+            lambda: 0.01,
+            view_nce_weight: 2.0,
+            ..plain_settings(0.5, 1.0, Some(fixed_noise()))
+        },
+    );
+    let nce = parts.extra.iter().find(|(n, _)| *n == "view_nce").unwrap();
+    let nce = ctx.item(&nce.1);
+    let want_nce = ctx.item(&view_contrastive_loss(
+        &ctx,
+        &pooled(0),
+        &pooled(2),
+        nli_wgpu::model::VIEW_CONTRAST_TEMPERATURE,
+    ));
+    assert!(
+        (nce - want_nce).abs() <= 1e-5 * want_nce.abs(),
+        "{nce} vs {want_nce}"
+    );
+    let with_nce = ctx.item(&parts.loss);
+    assert!(
+        (with_nce - (plain + 2.0 * nce)).abs() <= tol,
+        "{with_nce} vs {plain} + 2 x {nce}"
     );
 }
 

@@ -264,6 +264,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             "no_skip_frac",
             "view_mi_weight",
             "view_mi_cap",
+            "view_nce_weight",
             "oracle_programs",
         ] {
             v.as_object_mut().unwrap().remove(key);
@@ -277,6 +278,10 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(old.no_skip_frac, 0.0);
     assert_eq!(old.view_mi_weight, 0.0);
     assert_eq!(old.view_mi_cap, None);
+    assert_eq!(old.view_nce_weight, 0.0);
+    tc.view_nce_weight = f32::INFINITY;
+    assert_refused(&tc, "view_nce_weight");
+    tc.view_nce_weight = 0.0;
     assert!(!old.oracle_programs);
     tc.view_mi_weight = -0.5;
     assert_refused(&tc, "view_mi_weight");

@@ -136,6 +136,9 @@ pub struct RunOverrides {
     /// Cap (nats) on the view mutual information the --view-mi-weight bonus pays for
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub view_mi_cap: Option<f32>,
+    /// Weight of a contrastive loss between the inductor's embeddings of two disjoint halves of each task's pairs (0: SPEC)
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
+    pub view_nce_weight: Option<f32>,
     /// Fraction of the run in which the inductor's samples never choose SKIP
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub no_skip_frac: Option<f32>,
@@ -204,6 +207,7 @@ impl RunOverrides {
             mi_cap,
             view_mi_weight,
             view_mi_cap,
+            view_nce_weight,
             no_skip_frac,
             inductor_noise,
             interpreter_noise

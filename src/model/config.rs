@@ -233,6 +233,11 @@ pub struct TrainConfig {
     /// no cap).
     #[serde(default)]
     pub view_mi_cap: Option<f32>,
+    /// Weight of a contrastive loss (InfoNCE) between the pooled slot
+    /// embeddings of the same two halves: each task's first half must
+    /// recognise its own second half among the batch's (0 in SPEC).
+    #[serde(default)]
+    pub view_nce_weight: f32,
     /// Fraction of the run during which the inductor's samples never
     /// choose SKIP (its logit masked out of the sample; 0 in SPEC).
     #[serde(default)]
@@ -296,6 +301,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         mi_cap: None,
         view_mi_weight: 0.0,
         view_mi_cap: None,
+        view_nce_weight: 0.0,
         no_skip_frac: 0.0,
         inductor_noise: 1.0,
         interpreter_noise: 1.0,
@@ -429,6 +435,7 @@ impl TrainConfig {
         for (name, v) in [
             ("mi_weight", self.mi_weight),
             ("view_mi_weight", self.view_mi_weight),
+            ("view_nce_weight", self.view_nce_weight),
             ("inductor_noise", self.inductor_noise),
             ("interpreter_noise", self.interpreter_noise),
             ("kl_beta", self.kl_beta),

@@ -56,9 +56,7 @@ impl DLpn {
     pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
-        let (logits, views) = self
-            .inductor
-            .leave_one_out(ctx, x, y, s.view_mi_weight != 0.0);
+        let (logits, views) = self.inductor.leave_one_out(ctx, x, y, s.wants_views());
         let z = s.inductor_sample(ctx, &logits);
         let xf = ctx.reshape(x, &[b * m, n]);
         let yf = ctx.reshape(y, &[b * m, n]);

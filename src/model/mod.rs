@@ -132,17 +132,17 @@ impl Inductor {
         self.leave_one_out(ctx, x, y, false).0
     }
 
-    /// [`Inductor::leave_one_out_logits`] and, when `views`, the logits
-    /// [B, T, K] of the first m/2 pairs' mean and of the other pairs' mean
-    /// (the two views of [`view_mutual_information`]), from the same
-    /// encodings.
+    /// [`Inductor::leave_one_out_logits`] and, when `views`, the two views
+    /// of each task: the first m/2 pairs' mean and the other pairs' mean, from
+    /// the same encodings (for [`view_mutual_information`] and
+    /// [`view_contrastive_loss`]).
     pub fn leave_one_out(
         &self,
         ctx: &Ctx,
         x: &Tensor,
         y: &Tensor,
         views: bool,
-    ) -> (Tensor, Option<(Tensor, Tensor)>) {
+    ) -> (Tensor, Option<Views>) {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, d) = (self.cfg.program_len, self.cfg.d);
         assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");
@@ -156,10 +156,15 @@ impl Inductor {
         let loo = ctx.scale(&ctx.sub(&total, &e), 1.0 / (m - 1) as f32);
         let views = views.then(|| {
             let half = m / 2;
-            let view = |start: usize, len: usize| {
-                self.token_logits(ctx, &ctx.mean_axis(&ctx.slice(&e, 1, start, len), 1))
-            };
-            (view(0, half), view(half, m - half))
+            let pool = |start: usize, len: usize| ctx.mean_axis(&ctx.slice(&e, 1, start, len), 1);
+            let embeddings = (pool(0, half), pool(half, m - half));
+            Views {
+                logits: (
+                    self.token_logits(ctx, &embeddings.0),
+                    self.token_logits(ctx, &embeddings.1),
+                ),
+                embeddings,
+            }
         });
         (self.token_logits(ctx, &loo), views)
     }
@@ -259,6 +264,44 @@ pub fn view_mutual_information(ctx: &Ctx, la: &Tensor, lb: &Tensor) -> Tensor {
     ctx.add(&neg_joint_entropy, &ctx.add(&entropy(&pa), &entropy(&pb)))
 }
 
+/// Two views of each task of a batch, from disjoint halves of its pairs.
+pub struct Views {
+    /// Pooled slot embeddings [B, T, D] of each half.
+    pub embeddings: (Tensor, Tensor),
+    /// Their token logits [B, T, K].
+    pub logits: (Tensor, Tensor),
+}
+
+/// Temperature of [`view_contrastive_loss`] (a correlation of 1 is a logit
+/// of 10).
+pub const VIEW_CONTRAST_TEMPERATURE: f32 = 0.1;
+
+/// InfoNCE between the two views' pooled slot embeddings ea, eb [B, T, D]:
+/// each task's first view must pick its own second view among the batch's,
+/// by the correlation of the flattened embeddings over `temperature`; the
+/// mean cross-entropy over the batch. The halves share only the program, so
+/// this trains the inductor's encoder on features of the program directly
+/// (tasks of the same program are negatives too, so its floor is about
+/// ln(tasks per program), not 0).
+pub fn view_contrastive_loss(ctx: &Ctx, ea: &Tensor, eb: &Tensor, temperature: f32) -> Tensor {
+    assert_eq!(ea.shape(), eb.shape(), "two views of the same tasks");
+    let b = ea.dim(0);
+    let w = ea.numel() / b;
+    // Standardised rows (layer norm without gain or bias): their dot
+    // product over w is the correlation.
+    let (ones, zeros) = (
+        ctx.tensor(&vec![1.0; w], &[w]),
+        ctx.tensor(&vec![0.0; w], &[w]),
+    );
+    let norm = |e: &Tensor| ctx.layer_norm(&ctx.reshape(e, &[b, w]), &ones, &zeros);
+    let logits = ctx.scale(
+        &ctx.matmul_t(&norm(ea), &norm(eb), false, true),
+        1.0 / (w as f32 * temperature),
+    );
+    let own: Vec<u32> = (0..b as u32).collect();
+    ctx.mean_all(&ctx.cross_entropy(&logits, &ctx.indices(&own, &[b])))
+}
+
 /// A model that writes token programs with an inductor and runs them on
 /// inputs: what test-time program search needs (NLI and D-LPN).
 pub trait ProgramModel {
@@ -355,6 +398,8 @@ pub struct LossSettings {
     /// and its cap.
     pub view_mi_weight: f32,
     pub view_mi_cap: Option<f32>,
+    /// Weight of the views' contrastive loss (NLI, D-LPN; 0 in SPEC).
+    pub view_nce_weight: f32,
     /// Weight of the KL term (LPN).
     pub kl_beta: f32,
     /// LPN: one latent ascent step before the loss ("Grad 1").
@@ -369,6 +414,11 @@ pub struct LossSettings {
 }
 
 impl LossSettings {
+    /// Whether the loss needs the inductor's two views of each task.
+    pub fn wants_views(&self) -> bool {
+        self.view_mi_weight != 0.0 || self.view_nce_weight != 0.0
+    }
+
     /// The inductor's Gumbel-Softmax of these settings (program models).
     pub fn inductor_gumbel(&self) -> Gumbel {
         Gumbel {
@@ -409,6 +459,7 @@ impl LossSettings {
             mi_cap: tc.mi_cap,
             view_mi_weight: tc.view_mi_weight,
             view_mi_cap: tc.view_mi_cap,
+            view_nce_weight: tc.view_nce_weight,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
@@ -578,9 +629,7 @@ impl Nli {
     ) -> LossParts {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, k) = (self.cfg.program_len, self.cfg.codebook);
-        let (logits, views) = self
-            .inductor
-            .leave_one_out(ctx, x, y, s.view_mi_weight != 0.0);
+        let (logits, views) = self.inductor.leave_one_out(ctx, x, y, s.wants_views());
         let z = match programs {
             Some(z) => {
                 assert_eq!(z.shape(), logits.shape(), "oracle programs [B, m, T, K]");
@@ -640,12 +689,12 @@ fn capped(ctx: &Ctx, x: &Tensor, cap: Option<f32>) -> Tensor {
 /// `mi_weight` times their token mutual information (when not 0; at most
 /// `mi_cap` of it when set), and minus `view_mi_weight` times the view
 /// mutual information of `views` at temperature `tau_e` (at most
-/// `view_mi_cap`).
+/// `view_mi_cap`), plus `view_nce_weight` times their contrastive loss.
 pub(crate) fn program_loss(
     ctx: &Ctx,
     recon: Tensor,
     logits: Tensor,
-    views: Option<(Tensor, Tensor)>,
+    views: Option<Views>,
     pred: Tensor,
     targets: Tensor,
     s: LossSettings,
@@ -659,7 +708,17 @@ pub(crate) fn program_loss(
         loss = ctx.sub(&loss, &ctx.scale(&bonus, s.mi_weight));
         extra.push(("mi", mi));
     }
-    if let Some((la, lb)) = views.filter(|_| s.view_mi_weight != 0.0) {
+    if let Some(v) = views.as_ref().filter(|_| s.view_nce_weight != 0.0) {
+        let nce = view_contrastive_loss(
+            ctx,
+            &v.embeddings.0,
+            &v.embeddings.1,
+            VIEW_CONTRAST_TEMPERATURE,
+        );
+        loss = ctx.add(&loss, &ctx.scale(&nce, s.view_nce_weight));
+        extra.push(("view_nce", nce));
+    }
+    if let Some((la, lb)) = views.map(|v| v.logits).filter(|_| s.view_mi_weight != 0.0) {
         // At the sampling temperature: softmax(logits) itself is saturated
         // on SKIP early in training (logit gaps of ~tau_e log K), where the
         // MI's gradient would vanish.

@@ -114,6 +114,7 @@ pub fn plain_settings(
         mi_cap: None,
         view_mi_weight: 0.0,
         view_mi_cap: None,
+        view_nce_weight: 0.0,
         kl_beta: 0.0,
         latent_ascent: false,
         hard_inductor: false,
