@@ -219,16 +219,23 @@ fn view_mutual_information_matches_cpu_and_finite_differences() {
     assert!(values[2].abs() < 1e-9, "{values:?}");
 }
 
-/// f64 reference of the views' InfoNCE: rows standardised like the layer
-/// norm (the crate's CPU layer norm), correlations over `temperature`,
+/// f64 reference of the views' InfoNCE: rows less the batch mean,
+/// standardised like the layer norm (the crate's CPU layer norm),
+/// correlations over `temperature`,
 /// cross-entropy of each row's own column, mean over rows.
 fn cpu_view_contrastive_loss(ea: &[f32], eb: &[f32], b: usize, temperature: f32) -> f64 {
     use nli_wgpu::ops::layer_norm::cpu_layer_norm_row;
     let w = ea.len() / b;
     let (ones, zeros) = (vec![1.0f32; w], vec![0.0f32; w]);
     let std = |e: &[f32]| -> Vec<Vec<f32>> {
+        let mean: Vec<f32> = (0..w)
+            .map(|c| ((0..b).map(|r| e[r * w + c] as f64).sum::<f64>() / b as f64) as f32)
+            .collect();
         e.chunks(w)
-            .map(|r| cpu_layer_norm_row(r, &ones, &zeros))
+            .map(|r| {
+                let centred: Vec<f32> = r.iter().zip(&mean).map(|(v, m)| v - m).collect();
+                cpu_layer_norm_row(&centred, &ones, &zeros)
+            })
             .collect()
     };
     let (na, nb) = (std(ea), std(eb));

@@ -278,7 +278,8 @@ pub const VIEW_CONTRAST_TEMPERATURE: f32 = 0.1;
 
 /// InfoNCE between the two views' pooled slot embeddings ea, eb [B, T, D]:
 /// each task's first view must pick its own second view among the batch's,
-/// by the correlation of the flattened embeddings over `temperature`; the
+/// by the correlation of the flattened embeddings (less their batch mean)
+/// over `temperature`; the
 /// mean cross-entropy over the batch. The halves share only the program, so
 /// this trains the inductor's encoder on features of the program directly
 /// (tasks of the same program are negatives too, so its floor is about
@@ -287,13 +288,19 @@ pub fn view_contrastive_loss(ctx: &Ctx, ea: &Tensor, eb: &Tensor, temperature: f
     assert_eq!(ea.shape(), eb.shape(), "two views of the same tasks");
     let b = ea.dim(0);
     let w = ea.numel() / b;
-    // Standardised rows (layer norm without gain or bias): their dot
-    // product over w is the correlation.
+    // Each task's deviation from the batch mean (the slot embeddings share a
+    // large task-independent part, which would make every pair of tasks
+    // alike), standardised (layer norm without gain or bias): the dot
+    // product of two rows over w is their correlation.
     let (ones, zeros) = (
         ctx.tensor(&vec![1.0; w], &[w]),
         ctx.tensor(&vec![0.0; w], &[w]),
     );
-    let norm = |e: &Tensor| ctx.layer_norm(&ctx.reshape(e, &[b, w]), &ones, &zeros);
+    let norm = |e: &Tensor| {
+        let rows = ctx.reshape(e, &[b, w]);
+        let centred = ctx.sub(&rows, &ctx.expand(&ctx.mean_axis(&rows, 0), 0, b));
+        ctx.layer_norm(&centred, &ones, &zeros)
+    };
     let logits = ctx.scale(
         &ctx.matmul_t(&norm(ea), &norm(eb), false, true),
         1.0 / (w as f32 * temperature),
