@@ -493,6 +493,38 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
         (nce - want_nce).abs() <= 1e-5 * want_nce.abs(),
         "{nce} vs {want_nce}"
     );
+    // ...or their token logits, when asked.
+    let on_logits = model.loss(
+        &ctx,
+        &x,
+        &y,
+        LossSettings {
+            lambda: 0.01,
+            view_nce_weight: 2.0,
+            view_nce_logits: true,
+            ..plain_settings(0.5, 1.0, Some(fixed_noise()))
+        },
+    );
+    let nce_logits = on_logits
+        .extra
+        .iter()
+        .find(|(n, _)| *n == "view_nce")
+        .unwrap();
+    let nce_logits = ctx.item(&nce_logits.1);
+    let want_logits = ctx.item(&view_contrastive_loss(
+        &ctx,
+        &half(0),
+        &half(2),
+        nli_wgpu::model::VIEW_CONTRAST_TEMPERATURE,
+    ));
+    assert!(
+        (nce_logits - want_logits).abs() <= 1e-5 * want_logits.abs(),
+        "{nce_logits} vs {want_logits}"
+    );
+    assert!(
+        (nce_logits - nce).abs() > 1e-3,
+        "logits and embeddings gave the same loss"
+    );
     let with_nce = ctx.item(&parts.loss);
     assert!(
         (with_nce - (plain + 2.0 * nce)).abs() <= tol,

@@ -265,6 +265,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             "view_mi_weight",
             "view_mi_cap",
             "view_nce_weight",
+            "view_nce_logits",
             "oracle_programs",
         ] {
             v.as_object_mut().unwrap().remove(key);
@@ -279,6 +280,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(old.view_mi_weight, 0.0);
     assert_eq!(old.view_mi_cap, None);
     assert_eq!(old.view_nce_weight, 0.0);
+    assert!(!old.view_nce_logits);
     tc.view_nce_weight = f32::INFINITY;
     assert_refused(&tc, "view_nce_weight");
     tc.view_nce_weight = 0.0;

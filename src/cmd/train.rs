@@ -139,6 +139,9 @@ pub struct RunOverrides {
     /// Weight of a contrastive loss between the inductor's embeddings of two disjoint halves of each task's pairs (0: SPEC)
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub view_nce_weight: Option<f32>,
+    /// The --view-nce-weight loss reads the two halves' token logits instead of their slot embeddings
+    #[arg(long, help_heading = "Training")]
+    pub view_nce_logits: bool,
     /// Fraction of the run in which the inductor's samples never choose SKIP
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub no_skip_frac: Option<f32>,
@@ -215,8 +218,13 @@ impl RunOverrides {
         if let Some(p) = &self.programs {
             train.insert("programs".into(), serde_json::json!(p));
         }
-        if self.oracle_programs {
-            train.insert("oracle_programs".into(), serde_json::json!(true));
+        for (flag, on) in [
+            ("oracle_programs", self.oracle_programs),
+            ("view_nce_logits", self.view_nce_logits),
+        ] {
+            if on {
+                train.insert(flag.into(), serde_json::json!(true));
+            }
         }
         put!(
             model,

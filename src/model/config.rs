@@ -238,6 +238,11 @@ pub struct TrainConfig {
     /// recognise its own second half among the batch's (0 in SPEC).
     #[serde(default)]
     pub view_nce_weight: f32,
+    /// The contrastive loss reads the two halves' token logits instead of
+    /// their slot embeddings (so that the tokens, not only the encoder's
+    /// features, tell programs apart).
+    #[serde(default)]
+    pub view_nce_logits: bool,
     /// Fraction of the run during which the inductor's samples never
     /// choose SKIP (its logit masked out of the sample; 0 in SPEC).
     #[serde(default)]
@@ -302,6 +307,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         view_mi_weight: 0.0,
         view_mi_cap: None,
         view_nce_weight: 0.0,
+        view_nce_logits: false,
         no_skip_frac: 0.0,
         inductor_noise: 1.0,
         interpreter_noise: 1.0,

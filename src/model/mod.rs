@@ -405,8 +405,11 @@ pub struct LossSettings {
     /// and its cap.
     pub view_mi_weight: f32,
     pub view_mi_cap: Option<f32>,
-    /// Weight of the views' contrastive loss (NLI, D-LPN; 0 in SPEC).
+    /// Weight of the views' contrastive loss (NLI, D-LPN; 0 in SPEC), and
+    /// whether it reads the views' token logits instead of their slot
+    /// embeddings.
     pub view_nce_weight: f32,
+    pub view_nce_logits: bool,
     /// Weight of the KL term (LPN).
     pub kl_beta: f32,
     /// LPN: one latent ascent step before the loss ("Grad 1").
@@ -467,6 +470,7 @@ impl LossSettings {
             view_mi_weight: tc.view_mi_weight,
             view_mi_cap: tc.view_mi_cap,
             view_nce_weight: tc.view_nce_weight,
+            view_nce_logits: tc.view_nce_logits,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
@@ -696,7 +700,8 @@ fn capped(ctx: &Ctx, x: &Tensor, cap: Option<f32>) -> Tensor {
 /// `mi_weight` times their token mutual information (when not 0; at most
 /// `mi_cap` of it when set), and minus `view_mi_weight` times the view
 /// mutual information of `views` at temperature `tau_e` (at most
-/// `view_mi_cap`), plus `view_nce_weight` times their contrastive loss.
+/// `view_mi_cap`), plus `view_nce_weight` times their contrastive loss (of
+/// their slot embeddings, or of their token logits with `view_nce_logits`).
 pub(crate) fn program_loss(
     ctx: &Ctx,
     recon: Tensor,
@@ -716,12 +721,12 @@ pub(crate) fn program_loss(
         extra.push(("mi", mi));
     }
     if let Some(v) = views.as_ref().filter(|_| s.view_nce_weight != 0.0) {
-        let nce = view_contrastive_loss(
-            ctx,
-            &v.embeddings.0,
-            &v.embeddings.1,
-            VIEW_CONTRAST_TEMPERATURE,
-        );
+        let (a, b) = if s.view_nce_logits {
+            &v.logits
+        } else {
+            &v.embeddings
+        };
+        let nce = view_contrastive_loss(ctx, a, b, VIEW_CONTRAST_TEMPERATURE);
         loss = ctx.add(&loss, &ctx.scale(&nce, s.view_nce_weight));
         extra.push(("view_nce", nce));
     }

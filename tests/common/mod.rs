@@ -115,6 +115,7 @@ pub fn plain_settings(
         view_mi_weight: 0.0,
         view_mi_cap: None,
         view_nce_weight: 0.0,
+        view_nce_logits: false,
         kl_beta: 0.0,
         latent_ascent: false,
         hard_inductor: false,
