@@ -362,6 +362,24 @@ fn wide_head_model_and_batch(
     (model, batch, x, y)
 }
 
+/// The loss of `model` on a batch with `s` (lambda 0.01 added) and the
+/// value of its logged term `term`, if logged.
+fn loss_and_term(
+    ctx: &nli_wgpu::ctx::Ctx,
+    model: &Nli,
+    (x, y): (&nli_wgpu::tensor::Tensor, &nli_wgpu::tensor::Tensor),
+    s: LossSettings,
+    term: &str,
+) -> (f32, Option<f32>) {
+    let parts = model.loss(ctx, x, y, LossSettings { lambda: 0.01, ..s });
+    let value = parts
+        .extra
+        .iter()
+        .find(|(n, _)| *n == term)
+        .map(|(_, t)| ctx.item(t));
+    (ctx.item(&parts.loss), value)
+}
+
 #[test]
 fn capped_mutual_information_bonus_pays_at_most_the_cap() {
     // loss = recon + lambda reg - W min(MI, cap): with W = 1, the capped
@@ -370,19 +388,13 @@ fn capped_mutual_information_bonus_pays_at_most_the_cap() {
     let ctx = ctx();
     let (model, _, x, y) = wide_head_model_and_batch(&ctx, 3);
     let run = |cap: Option<f32>| {
-        let parts = model.loss(
-            &ctx,
-            &x,
-            &y,
-            LossSettings {
-                lambda: 0.01,
-                mi_weight: 1.0,
-                mi_cap: cap,
-                ..plain_settings(2.0, 1.0, Some(fixed_noise()))
-            },
-        );
-        let mi = parts.extra.iter().find(|(n, _)| *n == "mi").unwrap();
-        (ctx.item(&parts.loss), ctx.item(&mi.1))
+        let s = LossSettings {
+            mi_weight: 1.0,
+            mi_cap: cap,
+            ..plain_settings(2.0, 1.0, Some(fixed_noise()))
+        };
+        let (loss, mi) = loss_and_term(&ctx, &model, (&x, &y), s, "mi");
+        (loss, mi.expect("the MI term is logged"))
     };
     let (free, mi) = run(None);
     let cap = mi / 3.0;
@@ -409,23 +421,12 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
     let ctx = ctx();
     let (model, batch, x, y) = wide_head_model_and_batch(&ctx, 4);
     let run = |w: f32, cap: Option<f32>| {
-        let parts = model.loss(
-            &ctx,
-            &x,
-            &y,
-            LossSettings {
-                lambda: 0.01,
-                view_mi_weight: w,
-                view_mi_cap: cap,
-                ..plain_settings(0.5, 1.0, Some(fixed_noise()))
-            },
-        );
-        let mi = parts
-            .extra
-            .iter()
-            .find(|(n, _)| *n == "view_mi")
-            .map(|(_, t)| ctx.item(t));
-        (ctx.item(&parts.loss), mi)
+        let s = LossSettings {
+            view_mi_weight: w,
+            view_mi_cap: cap,
+            ..plain_settings(0.5, 1.0, Some(fixed_noise()))
+        };
+        loss_and_term(&ctx, &model, (&x, &y), s, "view_mi")
     };
     let (plain, none) = run(0.0, None);
     assert!(none.is_none(), "no view term without its weight");
@@ -470,62 +471,36 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
         (capped - (plain - 0.75 * mi)).abs() <= tol,
         "capped {capped}"
     );
-    // The contrastive term reads the same halves' pooled embeddings.
-    let parts = model.loss(
-        &ctx,
-        &x,
-        &y,
-        LossSettings {
-            lambda: 0.01,
+    // The contrastive term reads the same halves' pooled embeddings, or
+    // their token logits when asked: (loss, logged term, its reference).
+    let contrast = |logits: bool| {
+        let s = LossSettings {
             view_nce_weight: 2.0,
+            view_nce_logits: logits,
             ..plain_settings(0.5, 1.0, Some(fixed_noise()))
-        },
-    );
-    let nce = parts.extra.iter().find(|(n, _)| *n == "view_nce").unwrap();
-    let nce = ctx.item(&nce.1);
-    let want_nce = ctx.item(&view_contrastive_loss(
-        &ctx,
-        &pooled(0),
-        &pooled(2),
-        nli_wgpu::model::VIEW_CONTRAST_TEMPERATURE,
-    ));
-    assert!(
-        (nce - want_nce).abs() <= 1e-5 * want_nce.abs(),
-        "{nce} vs {want_nce}"
-    );
-    // ...or their token logits, when asked.
-    let on_logits = model.loss(
-        &ctx,
-        &x,
-        &y,
-        LossSettings {
-            lambda: 0.01,
-            view_nce_weight: 2.0,
-            view_nce_logits: true,
-            ..plain_settings(0.5, 1.0, Some(fixed_noise()))
-        },
-    );
-    let nce_logits = on_logits
-        .extra
-        .iter()
-        .find(|(n, _)| *n == "view_nce")
-        .unwrap();
-    let nce_logits = ctx.item(&nce_logits.1);
-    let want_logits = ctx.item(&view_contrastive_loss(
-        &ctx,
-        &half(0),
-        &half(2),
-        nli_wgpu::model::VIEW_CONTRAST_TEMPERATURE,
-    ));
-    assert!(
-        (nce_logits - want_logits).abs() <= 1e-5 * want_logits.abs(),
-        "{nce_logits} vs {want_logits}"
-    );
+        };
+        let (loss, nce) = loss_and_term(&ctx, &model, (&x, &y), s, "view_nce");
+        let (a, b) = if logits {
+            (half(0), half(2))
+        } else {
+            (pooled(0), pooled(2))
+        };
+        let want = view_contrastive_loss(&ctx, &a, &b, nli_wgpu::model::VIEW_CONTRAST_TEMPERATURE);
+        (
+            loss,
+            nce.expect("the contrastive term is logged"),
+            ctx.item(&want),
+        )
+    };
+    let (with_nce, nce, want_nce) = contrast(false);
+    let (_, nce_logits, want_logits) = contrast(true);
+    for (got, want) in [(nce, want_nce), (nce_logits, want_logits)] {
+        assert!((got - want).abs() <= 1e-5 * want.abs(), "{got} vs {want}");
+    }
     assert!(
         (nce_logits - nce).abs() > 1e-3,
         "logits and embeddings gave the same loss"
     );
-    let with_nce = ctx.item(&parts.loss);
     assert!(
         (with_nce - (plain + 2.0 * nce)).abs() <= tol,
         "{with_nce} vs {plain} + 2 x {nce}"
