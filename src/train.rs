@@ -214,8 +214,9 @@ pub fn train_step(
             crate::model::oracle_programs(ctx, &batch.program_index, m, c.program_len, c.codebook);
         // check_run refuses oracle programs for every kind but NLI.
         model
-            .loss_with_programs(ctx, &x, &y, settings, &z)
-            .expect("oracle programs need an NLI model")
+            .nli("oracle programs")
+            .expect("check_run refused oracle programs for this model")
+            .loss_with_programs(ctx, &x, &y, settings, Some(&z))
     } else {
         model.loss(ctx, &x, &y, settings)
     };

@@ -80,21 +80,6 @@ impl Model {
         }
     }
 
-    /// The NLI loss with the interpreter running the given programs
-    /// [B, m, T, K] (the oracle diagnostic); other kinds are refused.
-    pub fn loss_with_programs(
-        &self,
-        ctx: &Ctx,
-        x: &Tensor,
-        y: &Tensor,
-        s: LossSettings,
-        programs: &Tensor,
-    ) -> Result<LossParts> {
-        Ok(self
-            .nli("oracle programs")?
-            .loss_with_programs(ctx, x, y, s, Some(programs)))
-    }
-
     /// The NLI model, or an error naming `what` needs one.
     pub fn nli(&self, what: &str) -> Result<&Nli> {
         match self {
