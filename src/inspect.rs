@@ -34,7 +34,7 @@ pub fn family_programs<M: ProgramModel>(
         .iter()
         .enumerate()
         .map(|(fi, prog)| {
-            let mut rng = TaskRng::new(seed ^ (fi as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = TaskRng::substream(seed, fi as u64);
             let tasks: Vec<_> = (0..tasks_per_family)
                 .map(|_| generate_task(&mut rng, prog, cfg).expect("valid suite config"))
                 .collect();

@@ -135,9 +135,10 @@ fn beats(best: Option<(f32, f32)>, acc: f32, loss: f32) -> bool {
     best.is_none_or(|(b_acc, b_loss)| acc > b_acc || (acc == b_acc && loss < b_loss))
 }
 
-/// The per-step batch seed: a pure function of the run seed and the step.
-fn batch_seed(seed: u64, step: usize) -> u64 {
-    seed ^ (step as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// The generator of step `step`'s batch: a pure function of the run seed and
+/// the step, independent from step to step (see [`TaskRng::substream`]).
+pub fn batch_rng(seed: u64, step: usize) -> TaskRng {
+    TaskRng::substream(seed, step as u64)
 }
 
 fn save_checkpoint(
@@ -204,7 +205,7 @@ pub fn train_step(
     step: usize,
 ) -> (crate::model::LossParts, Tensor) {
     let (b, m, n) = (tc.batch, model.train_pairs(tc.pairs), sampler.config().n);
-    sampler.fill(&mut TaskRng::new(batch_seed(tc.seed, step)), b, m, batch);
+    sampler.fill(&mut batch_rng(tc.seed, step), b, m, batch);
     let x = ctx.indices(&batch.x, &[b, m, n]);
     let y = ctx.indices(&batch.y, &[b, m, n]);
     let settings = LossSettings::at_step(tc, step);

@@ -2,7 +2,9 @@
 //! loss over 40 steps of a fixed seed stays within 1e-3 relative of the
 //! curve recorded before the speed work (tests/fixtures/tiny-curve.json,
 //! written by this test with `NLI_WRITE_CURVE=1` on the engine of that
-//! time; see the fixture's `recorded_with`).
+//! time; see the fixture's `recorded_with`). Re-recorded once, on the same
+//! engine, when training batches became independent draws per step
+//! (`TaskRng::substream`): that changed the data, not what a step computes.
 //!
 //! Why 1e-3: a kernel that sums in another order changes each loss by
 //! float rounding (about 1e-6 relative), and 40 Adam steps at lr 1e-3 grow

@@ -1012,3 +1012,36 @@ fn tasks_command_rejects_unknown_names_and_bad_shapes_clearly() {
         "{error:#}"
     );
 }
+
+/// Every run of `k` consecutive values of `values`.
+fn windows_of(values: &[u32], k: usize) -> BTreeSet<Vec<u32>> {
+    values.windows(k).map(<[u32]>::to_vec).collect()
+}
+
+#[test]
+fn substreams_of_neighbouring_indices_share_no_run_of_values() {
+    // With `new(seed ^ index * golden)` stream index + 1 was stream index
+    // moved along by one draw: they shared every run of values. 16 draws
+    // below 2^16 agreeing by chance has probability about 2^-256.
+    for seed in [0u64, 1, 0xDEAD_BEEF] {
+        let draw = |index: u64| -> Vec<u32> {
+            let mut rng = TaskRng::substream(seed, index);
+            (0..4000).map(|_| rng.below(1 << 16)).collect()
+        };
+        let first = windows_of(&draw(0), 16);
+        for index in 1..4 {
+            let shared = windows_of(&draw(index), 16).intersection(&first).count();
+            assert_eq!(shared, 0, "seed {seed}: streams 0 and {index} overlap");
+        }
+        assert_eq!(
+            draw(3),
+            draw(3),
+            "a substream is a pure function of (seed, index)"
+        );
+    }
+    assert_ne!(
+        TaskRng::substream(0, 5).next_u64(),
+        TaskRng::substream(1, 5).next_u64(),
+        "the seed matters"
+    );
+}

@@ -377,3 +377,31 @@ fn oracle_programs_replace_the_inductors_sample() {
     let err = train(&ctx, &opts(run, &tmp("oracle-dlpn"), false, None)).unwrap_err();
     assert!(err.to_string().contains("oracle"), "{err}");
 }
+
+#[test]
+fn consecutive_training_batches_are_independent_draws() {
+    // The batches of steps s and s + 1 must not be the same values moved
+    // along (a run would then see a few thousand values in all, and the
+    // view contrastive loss learned to recognise where in that stream a
+    // pair came from). Some 16 inputs in a row shared by chance among the
+    // 2,500^2 pairs of windows: below 10^-9.
+    use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch};
+    use nli_wgpu::train::batch_rng;
+    let sampler = BatchSampler::for_suite(Suite::CompI, Split::Id, SuiteConfig::default()).unwrap();
+    let windows = |step: usize| -> std::collections::BTreeSet<Vec<u32>> {
+        let mut batch = TaskBatch::default();
+        sampler.fill(&mut batch_rng(0, step), 32, 4, &mut batch);
+        batch.x.windows(16).map(<[u32]>::to_vec).collect()
+    };
+    let (a, b) = (windows(100), windows(101));
+    assert_eq!(
+        a.intersection(&b).count(),
+        0,
+        "steps 100 and 101 share inputs"
+    );
+    assert_eq!(
+        windows(100),
+        a,
+        "a step's batch is a pure function of (seed, step)"
+    );
+}

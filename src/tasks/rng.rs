@@ -18,6 +18,19 @@ impl TaskRng {
         TaskRng { state: seed }
     }
 
+    /// Generator number `index` of a family of independent ones under `seed`
+    /// (one per training step, one per probed program, ...).
+    ///
+    /// Not `new(seed ^ index * golden)`: SplitMix64 advances its state by
+    /// that same golden-ratio constant, so such generators are one stream
+    /// shifted by one draw per index (the batch of step s + 1 would be the
+    /// batch of step s moved along by one value). Here the index is
+    /// scrambled first, so neighbouring indices start at unrelated states.
+    pub fn substream(seed: u64, index: u64) -> Self {
+        let scrambled = TaskRng::new(index ^ 0x5851_F42D_4C95_7F2D).next_u64();
+        TaskRng::new(seed ^ scrambled)
+    }
+
     /// The next 64 uniformly distributed bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
