@@ -9,10 +9,11 @@ use nli_wgpu::gradcheck::{GradCheckConfig, gradcheck};
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::{GivenParams, RandomInit};
 use nli_wgpu::model::{
-    LossSettings, Nli, StepNoise, token_mutual_information, view_contrastive_loss,
+    LOG_PROB_FLOOR, LossSettings, Nli, StepNoise, token_mutual_information, view_contrastive_loss,
     view_mutual_information,
 };
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
+use nli_wgpu::{Ctx, Tensor};
 
 fn tiny_batch(tasks: usize, pairs: usize) -> TaskBatch {
     let cfg = SuiteConfig::default();
@@ -531,4 +532,70 @@ fn interpreter_noise_scale_zero_is_no_noise() {
     let full = run(at(1.0));
     let half = run(at(0.5));
     assert!(full != none && half != none && half != full);
+}
+
+/// Gradient norm of `model`'s loss on tasks x, y [B, m, N] under `s`.
+fn loss_gradient_norm(ctx: &Ctx, model: &Nli, x: &Tensor, y: &Tensor, s: LossSettings) -> f64 {
+    let loss = model.loss(ctx, x, y, s).loss;
+    let grads = ctx.backward(&loss);
+    let sumsq: f64 = model
+        .params
+        .iter()
+        .filter_map(|(_, t)| grads.get(t))
+        .map(|g| {
+            ctx.read(g)
+                .iter()
+                .map(|&v| f64::from(v) * f64::from(v))
+                .sum::<f64>()
+        })
+        .sum();
+    ctx.clear_tape();
+    sumsq.sqrt()
+}
+
+#[test]
+fn the_probability_floor_bounds_the_gradient_of_confident_mistakes() {
+    // The regime of the late gradient spikes (docs/experiments.md): an
+    // interpreter that is confident (its head scaled up, tau_d at the end
+    // value 0.5) and inductor samples that are hard, so some targets get
+    // probabilities far below 1e-4. The gradient of -log p is -1/p; through
+    // the skip gate's mixture no softmax cancels it, so with the SPEC floor
+    // (1e-12) it reaches ~1/p, and a floor of 1e-4 bounds it.
+    let ctx = ctx();
+    let (mc, _) = preset("tiny", 20, 10).unwrap();
+    let fresh = Nli::build(&ctx, &mc, &mut RandomInit::new(3));
+    let confident: Vec<Tensor> = fresh
+        .params
+        .iter()
+        .map(|(name, t)| {
+            let scale = if name.starts_with("interpreter.head") {
+                40.0
+            } else {
+                1.0
+            };
+            let v: Vec<f32> = ctx.read(t).iter().map(|a| a * scale).collect();
+            ctx.param(&v, t.shape())
+        })
+        .collect();
+    drop(fresh);
+    let model = Nli::build(&ctx, &mc, &mut GivenParams::new(confident));
+    let batch = tiny_batch(4, 4);
+    let x = ctx.indices(&batch.x, &[4, 4, 20]);
+    let y = ctx.indices(&batch.y, &[4, 4, 20]);
+    let norm = |floor: f32| {
+        let s = LossSettings {
+            hard_inductor: true,
+            prob_floor: floor,
+            ..plain_settings(0.5, 0.5, Some(fixed_noise()))
+        };
+        loss_gradient_norm(&ctx, &model, &x, &y, s)
+    };
+    let (spec, floored) = (norm(LOG_PROB_FLOOR), norm(1e-4));
+    eprintln!("gradient norm: SPEC floor {spec:.3e}, floor 1e-4 {floored:.3e}");
+    assert!(spec.is_finite() && floored.is_finite());
+    assert!(spec > 1e6, "not the regime of the spikes: {spec:.3e}");
+    assert!(
+        floored < 1e4,
+        "floor 1e-4 did not bound the gradient: {floored:.3e}"
+    );
 }

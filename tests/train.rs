@@ -267,6 +267,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             "view_nce_weight",
             "view_nce_logits",
             "oracle_programs",
+            "prob_floor",
         ] {
             v.as_object_mut().unwrap().remove(key);
         }
@@ -285,6 +286,16 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_refused(&tc, "view_nce_weight");
     tc.view_nce_weight = 0.0;
     assert!(!old.oracle_programs);
+    // The reconstruction's probability floor: SPEC's by default (and in
+    // configs written before it existed), as set, refused outside (0, 1).
+    assert_eq!(old.prob_floor, nli_wgpu::model::LOG_PROB_FLOOR);
+    tc.prob_floor = 1e-4;
+    assert_eq!(LossSettings::at_step(&tc, 2).prob_floor, 1e-4);
+    for bad in [0.0, 1.0, f32::NAN] {
+        tc.prob_floor = bad;
+        assert_refused(&tc, "prob_floor");
+    }
+    tc.prob_floor = 1e-4;
     tc.view_mi_weight = -0.5;
     assert_refused(&tc, "view_mi_weight");
     tc.view_mi_weight = 2.0;

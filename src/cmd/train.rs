@@ -151,6 +151,9 @@ pub struct RunOverrides {
     /// Scale of the Gumbel noise in the interpreter's samples (1: SPEC, 0: none)
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub interpreter_noise: Option<f32>,
+    /// Floor of the reconstruction's probabilities before the log (SPEC: 1e-12; below it no gradient)
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
+    pub prob_floor: Option<f32>,
     /// Train (and validate) on these ID programs only, e.g. shl_1,swp
     #[arg(long, value_delimiter = ',', help_heading = "Training")]
     pub programs: Option<Vec<String>>,
@@ -213,7 +216,8 @@ impl RunOverrides {
             view_nce_weight,
             no_skip_frac,
             inductor_noise,
-            interpreter_noise
+            interpreter_noise,
+            prob_floor
         );
         if let Some(p) = &self.programs {
             train.insert("programs".into(), serde_json::json!(p));

@@ -79,6 +79,9 @@ fn default_kl_beta() -> f32 {
 fn default_scale() -> f32 {
     1.0
 }
+fn default_prob_floor() -> f32 {
+    crate::model::LOG_PROB_FLOOR
+}
 
 /// Sizes of the model. The task sizes `n` (sequence length) and `v` (values)
 /// come from the suite.
@@ -255,6 +258,14 @@ pub struct TrainConfig {
     /// SPEC; 0: no noise).
     #[serde(default = "default_scale")]
     pub interpreter_noise: f32,
+    /// The reconstruction's probabilities are clamped at this floor before
+    /// the log (SPEC: 1e-12), and a clamped one passes no gradient. The
+    /// gradient of -log p is -1/p: with the SPEC floor a target probability
+    /// of 1e-10 sends 1e10 back, through the skip gate's mixture, where no
+    /// softmax cancels it, into the inductor (the late gradient spikes;
+    /// docs/experiments.md).
+    #[serde(default = "default_prob_floor")]
+    pub prob_floor: f32,
     /// Train on these ID programs of the suite only (names as `tasks
     /// --programs` prints them); validation uses the same ones. None: all.
     #[serde(default)]
@@ -311,6 +322,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         no_skip_frac: 0.0,
         inductor_noise: 1.0,
         interpreter_noise: 1.0,
+        prob_floor: default_prob_floor(),
         programs: None,
         oracle_programs: false,
     };
@@ -449,6 +461,9 @@ impl TrainConfig {
             if !(v >= 0.0 && v.is_finite()) {
                 return bad(format!("{name}={v} must be finite and >= 0"));
             }
+        }
+        if !(self.prob_floor > 0.0 && self.prob_floor < 1.0) {
+            return bad(format!("prob_floor={} must be in (0, 1)", self.prob_floor));
         }
         if self.programs.as_ref().is_some_and(|p| p.is_empty()) {
             return bad("programs: name at least one program, or leave it out".into());

@@ -420,6 +420,8 @@ pub struct LossSettings {
     pub inductor_noise: f32,
     /// The inductor's samples never choose SKIP (its logit masked).
     pub no_skip: bool,
+    /// Floor of the reconstruction's probabilities (SPEC: LOG_PROB_FLOOR).
+    pub prob_floor: f32,
     pub noise: Option<StepNoise>,
 }
 
@@ -476,6 +478,7 @@ impl LossSettings {
             hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
             inductor_noise: tc.inductor_noise,
             no_skip: (step as f32) < tc.no_skip_frac * tc.steps as f32,
+            prob_floor: tc.prob_floor,
             noise: Some(StepNoise {
                 seed: tc.seed,
                 step: step as u32,
@@ -654,7 +657,7 @@ impl Nli {
         let nll = ctx.nll_probs(
             &ctx.reshape(&pi, &[b * m * n, self.cfg.v]),
             &ctx.reshape(y, &[b * m * n]),
-            LOG_PROB_FLOOR,
+            s.prob_floor,
         );
         let recon = ctx.scale(&ctx.sum_all(&nll), 1.0 / (b * m) as f32);
         program_loss(ctx, recon, logits, views, pi, targets, s)

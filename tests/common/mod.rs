@@ -121,6 +121,7 @@ pub fn plain_settings(
         hard_inductor: false,
         inductor_noise: 1.0,
         no_skip: false,
+        prob_floor: nli_wgpu::model::LOG_PROB_FLOOR,
         noise,
     }
 }
