@@ -9,9 +9,10 @@
 //! the floor, means the halves leak something (this found the training
 //! batches' shared stream, fixed by `TaskRng::substream`).
 //!
-//! `cargo run --release --example nce_floor -- CHECKPOINT [FIRST_STEP]`:
-//! with FIRST_STEP, the batches are those training draws at steps
-//! FIRST_STEP.. (seed 0) instead of fresh ones.
+//! `cargo run --release --example nce_floor -- CHECKPOINT [FIRST_STEP [old]]`:
+//! with FIRST_STEP, the batches are the run's training draws at steps
+//! FIRST_STEP.. instead of fresh ones; with `old`, those of the seeding
+//! used before `TaskRng::substream` (runs 1-28 of docs/experiments.md).
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 use nli_wgpu::model::{VIEW_CONTRAST_TEMPERATURE, view_contrastive_loss};
@@ -23,13 +24,20 @@ fn main() {
         .next()
         .expect("usage: nce_floor CHECKPOINT [FIRST_STEP]");
     let first_step: Option<usize> = args.next().map(|s| s.parse().expect("a step"));
+    let old_seeding = args.next().is_some_and(|a| a == "old");
     let ctx = Ctx::new(&DeviceOptions::default()).unwrap();
     let ckpt = nli_wgpu::checkpoint::load(std::path::Path::new(&path)).unwrap();
     let model = nli_wgpu::train::load_model(&ctx, &ckpt).unwrap();
     let nli = model.nli("the views' diagnostic").unwrap();
     let suite: Suite = ckpt.config.suite.parse().unwrap();
-    let sampler = BatchSampler::for_suite(suite, Split::Id, SuiteConfig::default()).unwrap();
-    let (b, m, n) = (ckpt.config.train.batch, 4, 20);
+    let suite_cfg = SuiteConfig {
+        n: ckpt.config.model.n,
+        v: ckpt.config.model.v,
+        m: SuiteConfig::default().m,
+    };
+    let sampler = BatchSampler::for_suite(suite, Split::Id, suite_cfg).unwrap();
+    let tc = &ckpt.config.train;
+    let (b, m, n) = (tc.batch, tc.pairs, ckpt.config.model.n);
     let (t, d) = (nli.cfg.program_len, nli.cfg.d);
     let w = t * d;
     let mut batch = TaskBatch::default();
@@ -37,7 +45,10 @@ fn main() {
     let reps = 20;
     for rep in 0..reps {
         let mut rng = match first_step {
-            Some(s) => nli_wgpu::train::batch_rng(0, s + rep),
+            Some(s) if old_seeding => {
+                TaskRng::new(tc.seed ^ ((s + rep) as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            }
+            Some(s) => nli_wgpu::train::batch_rng(tc.seed, s + rep),
             None => TaskRng::substream(0xF1005, rep as u64),
         };
         sampler.fill(&mut rng, b, m, &mut batch);

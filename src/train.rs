@@ -269,6 +269,15 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             opts.run.model.kind.name()
         )));
     }
+    if opts.run.train.prob_floor != crate::model::LOG_PROB_FLOOR
+        && opts.run.model.kind != crate::model::ModelKind::Nli
+    {
+        return Err(Error::Config(format!(
+            "prob_floor applies to NLI's reconstruction (probabilities out of the skip-gated \
+             interpreter); the {} loss is a cross-entropy on logits and has no floor",
+            opts.run.model.kind.name()
+        )));
+    }
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
         return Err(Error::Config(format!(

@@ -598,4 +598,10 @@ fn the_probability_floor_bounds_the_gradient_of_confident_mistakes() {
         floored < 1e4,
         "floor 1e-4 did not bound the gradient: {floored:.3e}"
     );
+    // ...without silencing the loss (every target below the floor would
+    // pass no gradient at all).
+    assert!(
+        floored > 1.0,
+        "floor 1e-4 left almost no gradient: {floored:.3e}"
+    );
 }

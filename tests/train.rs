@@ -291,7 +291,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(old.prob_floor, nli_wgpu::model::LOG_PROB_FLOOR);
     tc.prob_floor = 1e-4;
     assert_eq!(LossSettings::at_step(&tc, 2).prob_floor, 1e-4);
-    for bad in [0.0, 1.0, f32::NAN] {
+    for bad in [0.0, 1e-40, 1.0, f32::NAN] {
         tc.prob_floor = bad;
         assert_refused(&tc, "prob_floor");
     }
@@ -385,8 +385,13 @@ fn oracle_programs_replace_the_inductors_sample() {
     run.train.oracle_programs = true;
     train(&ctx, &opts(run.clone(), &tmp("oracle"), false, None)).unwrap();
     run.model.kind = nli_wgpu::model::ModelKind::DLpn;
-    let err = train(&ctx, &opts(run, &tmp("oracle-dlpn"), false, None)).unwrap_err();
+    let err = train(&ctx, &opts(run.clone(), &tmp("oracle-dlpn"), false, None)).unwrap_err();
     assert!(err.to_string().contains("oracle"), "{err}");
+    // So is a probability floor for a model without one.
+    run.train.oracle_programs = false;
+    run.train.prob_floor = 1e-4;
+    let err = train(&ctx, &opts(run, &tmp("floor-dlpn"), false, None)).unwrap_err();
+    assert!(err.to_string().contains("prob_floor"), "{err}");
 }
 
 #[test]

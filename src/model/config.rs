@@ -462,8 +462,14 @@ impl TrainConfig {
                 return bad(format!("{name}={v} must be finite and >= 0"));
             }
         }
-        if !(self.prob_floor > 0.0 && self.prob_floor < 1.0) {
-            return bad(format!("prob_floor={} must be in (0, 1)", self.prob_floor));
+        // Not below the smallest normal float: a GPU may flush subnormals
+        // to 0, and log 0 would stop the run.
+        if !(self.prob_floor >= f32::MIN_POSITIVE && self.prob_floor < 1.0) {
+            return bad(format!(
+                "prob_floor={} must be in [{:e}, 1)",
+                self.prob_floor,
+                f32::MIN_POSITIVE
+            ));
         }
         if self.programs.as_ref().is_some_and(|p| p.is_empty()) {
             return bad("programs: name at least one program, or leave it out".into());
