@@ -421,3 +421,41 @@ fn consecutive_training_batches_are_independent_draws() {
         "a step's batch is a pure function of (seed, step)"
     );
 }
+
+#[test]
+fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
+    use nli_wgpu::model::ModelKind;
+    use nli_wgpu::model::config::preset_for;
+    let (mc, tc) = preset_for("cpu", ModelKind::Nli, 20, 10).unwrap();
+    assert_eq!(mc.kind, ModelKind::Nli);
+    assert_eq!((tc.view_nce_weight, tc.prob_floor), (5.0, 1e-4));
+    assert_eq!(tc.warmup_steps, 0);
+    tc.validate().unwrap();
+    // Everything else is SPEC's cpu preset.
+    let (spec_mc, spec_tc) = preset("cpu", 20, 10).unwrap();
+    assert_eq!(mc, spec_mc);
+    let back = nli_wgpu::model::config::TrainConfig {
+        view_nce_weight: spec_tc.view_nce_weight,
+        prob_floor: spec_tc.prob_floor,
+        ..tc.clone()
+    };
+    assert_eq!(back, spec_tc);
+    // The baselines: SPEC plus the learning-rate warm-up, no NLI settings
+    // (a floor would be refused for them).
+    for kind in [ModelKind::InContext, ModelKind::Lpn, ModelKind::DLpn] {
+        let (mc, tc) = preset_for("cpu", kind, 20, 10).unwrap();
+        assert_eq!(mc.kind, kind);
+        assert_eq!(tc.warmup_steps, 100);
+        assert_eq!(
+            (tc.view_nce_weight, tc.prob_floor),
+            (0.0, nli_wgpu::model::LOG_PROB_FLOOR)
+        );
+    }
+    // tiny and gpu stay SPEC's for NLI.
+    for name in ["tiny", "gpu"] {
+        assert_eq!(
+            preset_for(name, ModelKind::Nli, 20, 10).unwrap(),
+            preset(name, 20, 10).unwrap()
+        );
+    }
+}

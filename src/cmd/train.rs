@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use nli_wgpu::Ctx;
-use nli_wgpu::model::config::preset;
+use nli_wgpu::model::config::preset_for;
 use nli_wgpu::model::{ModelKind, RunConfig};
 use nli_wgpu::train::{TrainOptions, train};
 
@@ -23,7 +23,7 @@ pub struct TrainArgs {
     /// Model kind: nli, or a baseline of the paper's Table 1: in-context, lpn, d-lpn [default: nli]
     #[arg(long)]
     pub model: Option<String>,
-    /// tiny, cpu or gpu (SPEC sizes)
+    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --view-nce-weight 5 --prob-floor 1e-4)
     #[arg(long, default_value = "cpu")]
     pub preset: String,
     /// JSON file with any part of the run config, e.g. {"train": {"steps": 500}}
@@ -264,14 +264,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let suite: nli_wgpu::tasks::Suite =
             args.suite.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         let cfg = nli_wgpu::tasks::SuiteConfig::default();
-        let (mut model, mut train) = preset(&args.preset, cfg.n, cfg.v)?;
-        if let Some(kind) = &args.model {
-            model.kind = kind.parse()?;
-            if model.kind != ModelKind::Nli {
-                // BASELINES §0: the baselines warm the learning rate up.
-                train.warmup_steps = 100;
-            }
-        }
+        let kind = match &args.model {
+            Some(kind) => kind.parse()?,
+            None => ModelKind::Nli,
+        };
+        let (model, train) = preset_for(&args.preset, kind, cfg.n, cfg.v)?;
         RunConfig {
             suite: suite.name().to_string(),
             model,
