@@ -11,7 +11,7 @@
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 use nli_wgpu::model::LossSettings;
-use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch};
+use nli_wgpu::tasks::{BatchSampler, Split, TaskBatch};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,9 +24,9 @@ fn main() {
     let ckpt = nli_wgpu::checkpoint::load(std::path::Path::new(&path)).unwrap();
     let model = nli_wgpu::train::load_model(&ctx, &ckpt).unwrap();
     let tc = &ckpt.config.train;
-    let suite: Suite = ckpt.config.suite.parse().unwrap();
-    let sampler = BatchSampler::for_suite(suite, Split::Id, SuiteConfig::default()).unwrap();
-    let (b, m, n) = (tc.batch, tc.pairs, 20);
+    let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config).unwrap();
+    let sampler = BatchSampler::for_suite(suite, Split::Id, suite_cfg).unwrap();
+    let (b, m, n) = (tc.batch, model.train_pairs(tc.pairs), suite_cfg.n);
     let mut batch = TaskBatch::default();
     // (name, Some((inductor, interpreter noise scale)) or no noise, hard samples)
     type Variant = (&'static str, Option<(f32, f32)>, bool);

@@ -16,7 +16,7 @@
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 use nli_wgpu::model::{VIEW_CONTRAST_TEMPERATURE, view_contrastive_loss};
-use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
+use nli_wgpu::tasks::{BatchSampler, Split, TaskBatch, TaskRng};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -29,15 +29,10 @@ fn main() {
     let ckpt = nli_wgpu::checkpoint::load(std::path::Path::new(&path)).unwrap();
     let model = nli_wgpu::train::load_model(&ctx, &ckpt).unwrap();
     let nli = model.nli("the views' diagnostic").unwrap();
-    let suite: Suite = ckpt.config.suite.parse().unwrap();
-    let suite_cfg = SuiteConfig {
-        n: ckpt.config.model.n,
-        v: ckpt.config.model.v,
-        m: SuiteConfig::default().m,
-    };
+    let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config).unwrap();
     let sampler = BatchSampler::for_suite(suite, Split::Id, suite_cfg).unwrap();
     let tc = &ckpt.config.train;
-    let (b, m, n) = (tc.batch, tc.pairs, ckpt.config.model.n);
+    let (b, m, n) = (tc.batch, tc.pairs, suite_cfg.n);
     let (t, d) = (nli.cfg.program_len, nli.cfg.d);
     let w = t * d;
     let mut batch = TaskBatch::default();

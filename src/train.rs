@@ -263,20 +263,23 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
     opts.run.train.validate()?;
     let (suite, cfg) = suite_config(&opts.run)?;
     training_programs(suite, &cfg, opts.run.train.programs.as_deref())?;
-    if opts.run.train.oracle_programs && opts.run.model.kind != crate::model::ModelKind::Nli {
-        return Err(Error::Config(format!(
-            "oracle programs are a diagnostic of NLI's interpreter; this run's model is {}",
-            opts.run.model.kind.name()
-        )));
-    }
-    if opts.run.train.prob_floor != crate::model::LOG_PROB_FLOOR
-        && opts.run.model.kind != crate::model::ModelKind::Nli
-    {
-        return Err(Error::Config(format!(
+    // Settings only NLI has, refused for the other kinds.
+    let tc = &opts.run.train;
+    let kind = opts.run.model.kind.name();
+    for (set, why) in [
+        (
+            tc.oracle_programs,
+            "oracle programs are a diagnostic of NLI's interpreter",
+        ),
+        (
+            tc.prob_floor != crate::model::LOG_PROB_FLOOR,
             "prob_floor applies to NLI's reconstruction (probabilities out of the skip-gated \
-             interpreter); the {} loss is a cross-entropy on logits and has no floor",
-            opts.run.model.kind.name()
-        )));
+             interpreter); other kinds' losses are cross-entropies on logits, with no floor",
+        ),
+    ] {
+        if set && opts.run.model.kind != crate::model::ModelKind::Nli {
+            return Err(Error::Config(format!("{why}; this run's model is {kind}")));
+        }
     }
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
