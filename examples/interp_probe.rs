@@ -1,4 +1,9 @@
 //! Diagnostic: can the interpreter learn shl_k given the program "token 1 repeated k times"?
+//!
+//! `cargo run --release --example interp_probe -- [STEPS]`; `SUITE=shift-p`
+//! uses Shift-P's training shifts (k = 6..10) instead of Shift-L's (1..5),
+//! `FULL=1` the `cpu` preset's width (D = 64, 4 heads) instead of D = 32,
+//! `SINGLE=1` shl_1 with one slot, `NOISE=0` no interpreter noise.
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 use nli_wgpu::model::config::preset;
@@ -10,8 +15,11 @@ use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRn
 fn main() {
     let ctx = Ctx::new(&DeviceOptions::default()).unwrap();
     let (mut mc, _) = preset("cpu", 20, 10).unwrap();
-    mc.d = 32;
-    mc.heads = 2;
+    if std::env::var("FULL").is_err() {
+        mc.d = 32;
+        mc.heads = 2;
+    }
+    let shift_p = std::env::var("SUITE").is_ok_and(|s| s == "shift-p");
     let single = std::env::var("SINGLE").is_ok();
     if single {
         mc.program_len = 1;
@@ -30,6 +38,8 @@ fn main() {
     });
     let sampler = if single {
         BatchSampler::new(vec!["shl_1".parse().unwrap()], SuiteConfig::default()).unwrap()
+    } else if shift_p {
+        BatchSampler::for_suite(Suite::ShiftP, Split::Id, SuiteConfig::default()).unwrap()
     } else {
         BatchSampler::for_suite(Suite::ShiftL, Split::Id, SuiteConfig::default()).unwrap()
     };
@@ -43,7 +53,7 @@ fn main() {
         sampler.fill(&mut TaskRng::new(step as u64), b, m, &mut batch);
         let mut z = vec![0.0f32; b * m * t * k];
         for task in 0..b {
-            let shift = batch.program_index[task] as usize + 1;
+            let shift = batch.program_index[task] as usize + if shift_p { 6 } else { 1 };
             for pair in 0..m {
                 for slot in 0..t {
                     let tok = if slot < shift { 1 } else { 0 };

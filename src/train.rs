@@ -276,6 +276,10 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             "prob_floor applies to NLI's reconstruction (probabilities out of the skip-gated \
              interpreter); other kinds' losses are cross-entropies on logits, with no floor",
         ),
+        (
+            opts.run.model.interpreter_identity_init != 0.0,
+            "interpreter_identity_init starts NLI's recurrent interpreter as a copy of its input",
+        ),
     ] {
         if set && opts.run.model.kind != crate::model::ModelKind::Nli {
             return Err(Error::Config(format!("{why}; this run's model is {kind}")));

@@ -14,6 +14,7 @@ use nli_wgpu::model::{
 };
 use nli_wgpu::tasks::{BatchSampler, Split, Suite, SuiteConfig, TaskBatch, TaskRng};
 use nli_wgpu::{Ctx, Tensor};
+use rand::Rng;
 
 fn tiny_batch(tasks: usize, pairs: usize) -> TaskBatch {
     let cfg = SuiteConfig::default();
@@ -508,6 +509,36 @@ fn view_mutual_information_bonus_reads_two_halves_of_the_pairs() {
     );
 }
 
+/// The loss asks the inductor for the two views only when a term reads them,
+/// and for the views' token logits (two head passes) only when the view
+/// mutual information or the contrastive loss on logits reads them.
+#[test]
+fn views_computed_only_when_read() {
+    use nli_wgpu::model::WantViews;
+    let base = plain_settings(0.5, 1.0, None);
+    assert_eq!(base.wants_views(), WantViews::No);
+    let nce = LossSettings {
+        view_nce_weight: 5.0,
+        ..base
+    };
+    assert_eq!(nce.wants_views(), WantViews::Embeddings);
+    let nce_logits = LossSettings {
+        view_nce_logits: true,
+        ..nce
+    };
+    assert_eq!(nce_logits.wants_views(), WantViews::WithLogits);
+    let mi = LossSettings {
+        view_mi_weight: 1.0,
+        ..base
+    };
+    assert_eq!(mi.wants_views(), WantViews::WithLogits);
+    let logits_flag_alone = LossSettings {
+        view_nce_logits: true,
+        ..base
+    };
+    assert_eq!(logits_flag_alone.wants_views(), WantViews::No);
+}
+
 #[test]
 fn interpreter_noise_scale_zero_is_no_noise() {
     // execute with the interpreter's noise scaled by 0 equals execute
@@ -604,4 +635,49 @@ fn the_probability_floor_bounds_the_gradient_of_confident_mistakes() {
         floored > 1.0,
         "floor 1e-4 left almost no gradient: {floored:.3e}"
     );
+}
+
+/// `interpreter_identity_init`: a fresh interpreter whose head starts at C
+/// E_io^T copies its input through twelve steps of random (non-SKIP)
+/// tokens, where SPEC's head scrambles it; the setting touches only fresh
+/// models (a loaded checkpoint keeps its head).
+#[test]
+fn identity_init_interpreter_copies_its_input() {
+    let ctx = ctx();
+    let (mut cfg, _) = preset("cpu", 20, 10).unwrap();
+    let (p, n, t, k) = (64, 20, cfg.program_len, cfg.codebook);
+    let mut r = rng(7);
+    let x: Vec<u32> = (0..p * n).map(|_| r.random_range(0..10u32)).collect();
+    // One random non-SKIP token per slot, as one-hot programs.
+    let mut z = vec![0.0f32; p * t * k];
+    for row in 0..p * t {
+        z[row * k + r.random_range(1..k)] = 1.0;
+    }
+    let mut copied = |c: f32, source: &mut dyn nli_wgpu::model::layers::ParamSource| {
+        cfg.interpreter_identity_init = c;
+        let model = Nli::build(&ctx, &cfg, source);
+        let pi = model.execute(
+            &ctx,
+            &ctx.indices(&x, &[p, n]),
+            &ctx.tensor(&z, &[p, t, k]),
+            0.5,
+            None,
+        );
+        let pred = nli_wgpu::model::argmax_rows(&ctx.read(&pi), 10);
+        let same = pred.iter().zip(&x).filter(|(a, b)| a == b).count();
+        (same as f32 / x.len() as f32, model)
+    };
+    let (spec, _) = copied(0.0, &mut RandomInit::new(3));
+    let (ident, model) = copied(4.0, &mut RandomInit::new(3));
+    assert!(spec < 0.5, "SPEC's head keeps {spec} of positions");
+    assert!(
+        ident > 0.95,
+        "the identity head keeps only {ident} of positions"
+    );
+    // Loaded parameters are kept as given, whatever the setting says.
+    let given: Vec<_> = model.params.iter().map(|(_, t)| t.clone()).collect();
+    let (reloaded, _) = copied(0.0, &mut GivenParams::new(given.clone()));
+    let (kept, _) = copied(1.0, &mut GivenParams::new(given));
+    assert_eq!(reloaded, ident);
+    assert_eq!(kept, ident);
 }

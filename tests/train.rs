@@ -390,8 +390,24 @@ fn oracle_programs_replace_the_inductors_sample() {
     // So is a probability floor for a model without one.
     run.train.oracle_programs = false;
     run.train.prob_floor = 1e-4;
-    let err = train(&ctx, &opts(run, &tmp("floor-dlpn"), false, None)).unwrap_err();
+    let err = train(&ctx, &opts(run.clone(), &tmp("floor-dlpn"), false, None)).unwrap_err();
     assert!(err.to_string().contains("prob_floor"), "{err}");
+    // And an interpreter started as the identity, for a model without that
+    // interpreter; a negative scale is refused for any model.
+    run.train.prob_floor = nli_wgpu::model::LOG_PROB_FLOOR;
+    run.model.interpreter_identity_init = 4.0;
+    let err = train(&ctx, &opts(run.clone(), &tmp("ident-dlpn"), false, None)).unwrap_err();
+    assert!(
+        err.to_string().contains("interpreter_identity_init"),
+        "{err}"
+    );
+    run.model.kind = nli_wgpu::model::ModelKind::Nli;
+    run.model.interpreter_identity_init = -1.0;
+    let err = train(&ctx, &opts(run, &tmp("ident-negative"), false, None)).unwrap_err();
+    assert!(
+        err.to_string().contains("interpreter_identity_init"),
+        "{err}"
+    );
 }
 
 #[test]

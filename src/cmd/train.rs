@@ -163,6 +163,9 @@ pub struct RunOverrides {
     /// Scale of the inductor head's initial weights
     #[arg(long, help_heading = "Model", value_parser = finite_f32)]
     pub head_init_scale: Option<f32>,
+    /// NLI: start the interpreter as a copy of its input (blocks' output weights 0, head C x its value embedding's transpose; 0: SPEC)
+    #[arg(long, help_heading = "Model", value_parser = finite_f32)]
+    pub interpreter_identity_init: Option<f32>,
 }
 
 /// A float flag's value: a finite number (NaN and infinity would become
@@ -242,7 +245,8 @@ impl RunOverrides {
             latent_dim,
             decoder_layers,
             decoder_mlp_mult,
-            head_init_scale
+            head_init_scale,
+            interpreter_identity_init
         );
         serde_json::json!({ "train": train, "model": model })
     }

@@ -124,6 +124,13 @@ pub struct ModelConfig {
     /// specification relative to the Gumbel noise.
     #[serde(default = "default_scale")]
     pub head_init_scale: f32,
+    /// NLI: start the interpreter as a copy of its input: its blocks'
+    /// residual branches with zero output weights, and its output head at C
+    /// times the transpose of its value embedding (the head reads back the
+    /// value embedded at each position), so that the first programs do not
+    /// scramble their input (0: SPEC's LeCun-normal initialisation).
+    #[serde(default)]
+    pub interpreter_identity_init: f32,
 }
 
 impl ModelConfig {
@@ -133,6 +140,12 @@ impl ModelConfig {
             return bad(format!(
                 "head_init_scale={} must be positive",
                 self.head_init_scale
+            ));
+        }
+        if !(self.interpreter_identity_init >= 0.0 && self.interpreter_identity_init.is_finite()) {
+            return bad(format!(
+                "interpreter_identity_init={} must be 0 or positive",
+                self.interpreter_identity_init
             ));
         }
         if self.v < 2 || self.n < 1 {
@@ -341,6 +354,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         decoder_layers: default_decoder_layers(),
         decoder_mlp_mult: 1,
         head_init_scale: 1.0,
+        interpreter_identity_init: 0.0,
     };
     match name {
         "cpu" => Ok((base, train)),

@@ -21,6 +21,11 @@ pub enum InitKind {
 /// Where a model's parameters come from.
 pub trait ParamSource {
     fn param(&mut self, ctx: &Ctx, name: &str, shape: &[usize], init: InitKind) -> Tensor;
+    /// Whether the parameters are fresh (an initialisation a model may
+    /// adjust after building) rather than loaded or given.
+    fn fresh(&self) -> bool {
+        false
+    }
 }
 
 /// Fresh parameters from a seeded generator.
@@ -55,6 +60,10 @@ impl ParamSource for RandomInit {
             InitKind::Ones => vec![1.0; n],
         };
         ctx.param(&data, shape)
+    }
+
+    fn fresh(&self) -> bool {
+        true
     }
 }
 
@@ -109,6 +118,11 @@ impl<'a> Builder<'a> {
         let t = self.source.param(self.ctx, &full, shape, init);
         self.params.push((full, t.clone()));
         t
+    }
+
+    /// Whether the parameters are a fresh initialisation ([`ParamSource::fresh`]).
+    pub fn fresh(&self) -> bool {
+        self.source.fresh()
     }
 
     /// Run `f` with `name` appended to the parameter prefix.
@@ -207,6 +221,15 @@ impl Block {
             fc2: Linear::new(bld, "fc2", mlp_mult * d, d),
             heads,
         })
+    }
+
+    /// Set the attention's and the MLP's output weights to zero, so that
+    /// the block starts as the identity (its residual branches add nothing
+    /// until training moves those weights; their gradients are not zero).
+    pub fn zero_residual_outputs(&self, ctx: &Ctx) {
+        for w in [&self.wo.w, &self.fc2.w] {
+            ctx.write(w, &vec![0.0; w.numel()]);
+        }
     }
 
     /// `h`: [batch, len, d].

@@ -129,19 +129,19 @@ impl Inductor {
     /// the head of the mean of the other pairs' slot embeddings (each pair
     /// encoded once: (sum - e_j) / (m - 1)). [B, m, T, K].
     pub fn leave_one_out_logits(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
-        self.leave_one_out(ctx, x, y, false).0
+        self.leave_one_out(ctx, x, y, WantViews::No).0
     }
 
-    /// [`Inductor::leave_one_out_logits`] and, when `views`, the two views
-    /// of each task: the first m/2 pairs' mean and the other pairs' mean, from
-    /// the same encodings (for [`view_mutual_information`] and
-    /// [`view_contrastive_loss`]).
+    /// [`Inductor::leave_one_out_logits`] and the two views of each task
+    /// that `views` asks for: the first m/2 pairs' mean and the other pairs'
+    /// mean, from the same encodings (for [`view_mutual_information`] and
+    /// [`view_contrastive_loss`]), with their token logits only when asked.
     pub fn leave_one_out(
         &self,
         ctx: &Ctx,
         x: &Tensor,
         y: &Tensor,
-        views: bool,
+        views: WantViews,
     ) -> (Tensor, Option<Views>) {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (t, d) = (self.cfg.program_len, self.cfg.d);
@@ -154,15 +154,17 @@ impl Inductor {
         let e = ctx.reshape(&e, &[b, m, t, d]);
         let total = ctx.expand(&ctx.sum_axis(&e, 1), 1, m);
         let loo = ctx.scale(&ctx.sub(&total, &e), 1.0 / (m - 1) as f32);
-        let views = views.then(|| {
+        let views = (views != WantViews::No).then(|| {
             let half = m / 2;
             let pool = |start: usize, len: usize| ctx.mean_axis(&ctx.slice(&e, 1, start, len), 1);
             let embeddings = (pool(0, half), pool(half, m - half));
             Views {
-                logits: (
-                    self.token_logits(ctx, &embeddings.0),
-                    self.token_logits(ctx, &embeddings.1),
-                ),
+                logits: (views == WantViews::WithLogits).then(|| {
+                    (
+                        self.token_logits(ctx, &embeddings.0),
+                        self.token_logits(ctx, &embeddings.1),
+                    )
+                }),
                 embeddings,
             }
         });
@@ -268,8 +270,19 @@ pub fn view_mutual_information(ctx: &Ctx, la: &Tensor, lb: &Tensor) -> Tensor {
 pub struct Views {
     /// Pooled slot embeddings [B, T, D] of each half.
     pub embeddings: (Tensor, Tensor),
-    /// Their token logits [B, T, K].
-    pub logits: (Tensor, Tensor),
+    /// Their token logits [B, T, K], when a loss term reads them.
+    pub logits: Option<(Tensor, Tensor)>,
+}
+
+/// Which views a loss needs ([`LossSettings::wants_views`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WantViews {
+    No,
+    /// The slot embeddings alone (the contrastive loss on embeddings).
+    Embeddings,
+    /// The embeddings and the token logits (the view mutual information,
+    /// or the contrastive loss on logits).
+    WithLogits,
 }
 
 /// Temperature of [`view_contrastive_loss`] (a correlation of 1 is a logit
@@ -426,9 +439,15 @@ pub struct LossSettings {
 }
 
 impl LossSettings {
-    /// Whether the loss needs the inductor's two views of each task.
-    pub fn wants_views(&self) -> bool {
-        self.view_mi_weight != 0.0 || self.view_nce_weight != 0.0
+    /// Which of the inductor's two views of each task the loss needs.
+    pub fn wants_views(&self) -> WantViews {
+        if self.view_mi_weight != 0.0 || (self.view_nce_weight != 0.0 && self.view_nce_logits) {
+            WantViews::WithLogits
+        } else if self.view_nce_weight != 0.0 {
+            WantViews::Embeddings
+        } else {
+            WantViews::No
+        }
     }
 
     /// The inductor's Gumbel-Softmax of these settings (program models).
@@ -550,6 +569,23 @@ impl Nli {
                     Linear::new(b, "head", d, v),
                 )
             });
+        if cfg.interpreter_identity_init > 0.0 && bld.fresh() {
+            // The blocks start as the identity (their residual branches'
+            // output weights at 0), and head.w [D, V] = C E_io^T: the head's
+            // logit for value j at a position is C <norm(h), E_io[j]>,
+            // largest for the value whose embedding the state carries there.
+            for block in &int_blocks {
+                block.zero_residual_outputs(ctx);
+            }
+            let e = ctx.read(&io_embed);
+            let mut w = vec![0.0f32; d * v];
+            for j in 0..v {
+                for c in 0..d {
+                    w[c * v + j] = cfg.interpreter_identity_init * e[j * d + c];
+                }
+            }
+            ctx.write(&int_head.w, &w);
+        }
         let params = bld.params;
         let mut eye = vec![0.0f32; v * v];
         for i in 0..v {
@@ -725,7 +761,9 @@ pub(crate) fn program_loss(
     }
     if let Some(v) = views.as_ref().filter(|_| s.view_nce_weight != 0.0) {
         let (a, b) = if s.view_nce_logits {
-            &v.logits
+            v.logits
+                .as_ref()
+                .expect("views with logits (LossSettings::wants_views)")
         } else {
             &v.embeddings
         };
@@ -733,7 +771,10 @@ pub(crate) fn program_loss(
         loss = ctx.add(&loss, &ctx.scale(&nce, s.view_nce_weight));
         extra.push(("view_nce", nce));
     }
-    if let Some((la, lb)) = views.map(|v| v.logits).filter(|_| s.view_mi_weight != 0.0) {
+    if let Some((la, lb)) = views
+        .and_then(|v| v.logits)
+        .filter(|_| s.view_mi_weight != 0.0)
+    {
         // At the sampling temperature: softmax(logits) itself is saturated
         // on SKIP early in training (logit gaps of ~tau_e log K), where the
         // MI's gradient would vanish.
