@@ -114,6 +114,24 @@ pub fn accuracy(tasks: &[Task], predictions: &[Vec<u32>]) -> f32 {
     right as f32 / tasks.len() as f32
 }
 
+/// Per hidden program (tasks without a program name under `?`): the tasks
+/// whose whole query output is predicted exactly, and the tasks; the
+/// breakdown of [`accuracy`].
+pub fn accuracy_by_program(
+    tasks: &[Task],
+    predictions: &[Vec<u32>],
+) -> std::collections::BTreeMap<String, [usize; 2]> {
+    let mut by = std::collections::BTreeMap::new();
+    for (t, p) in tasks.iter().zip(predictions) {
+        let cell: &mut [usize; 2] = by
+            .entry(t.program.clone().unwrap_or_else(|| "?".into()))
+            .or_default();
+        cell[0] += usize::from(t.query.y.as_deref() == Some(p.as_slice()));
+        cell[1] += 1;
+    }
+    by
+}
+
 /// The ways of answering a task that `eval` compares. Which apply depends
 /// on the model kind ([`Method::for_kind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -266,6 +284,9 @@ pub struct EvalRow {
     pub accuracy: f32,
     pub tasks: usize,
     pub seconds: f64,
+    /// Right and total tasks per hidden program ([`accuracy_by_program`]).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_program: std::collections::BTreeMap<String, [usize; 2]>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]

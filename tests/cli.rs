@@ -150,6 +150,28 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
     for f in ["eval.json", "eval.svg", "eval.png"] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
+    // Each row's accuracy is broken down by hidden program, and the
+    // breakdown adds up to the row.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "one row per split");
+    for row in rows {
+        let cells = row["by_program"].as_object().expect("by_program");
+        assert!(cells.keys().all(|p| p.starts_with("shl_")), "{cells:?}");
+        let sum = |i: usize| -> u64 { cells.values().map(|c| c[i].as_u64().unwrap()).sum() };
+        assert_eq!(sum(1), 3, "{cells:?}");
+        let acc = row["accuracy"].as_f64().unwrap();
+        assert!(
+            (sum(0) as f64 / 3.0 - acc).abs() < 1e-6,
+            "{cells:?} vs {acc}"
+        );
+    }
+    assert!(
+        text(&out).1.contains("by program: shl_"),
+        "{}",
+        text(&out).1
+    );
     let out = nli()
         .args([
             "eval",

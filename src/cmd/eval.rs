@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 use nli_wgpu::Ctx;
-use nli_wgpu::eval::{EvalReport, EvalRow, Method, SweepPoint, SweepReport, accuracy, predict};
+use nli_wgpu::eval::{
+    EvalReport, EvalRow, Method, SweepPoint, SweepReport, accuracy, accuracy_by_program, predict,
+};
 use nli_wgpu::tasks::{Split, test_set};
 
 use super::{GpuArgs, ModelArgs, SearchArgs, progress_bar};
@@ -86,7 +88,7 @@ impl Loaded {
         search: &nli_wgpu::search::SearchConfig,
         label: &str,
         quiet: bool,
-    ) -> anyhow::Result<(f32, f64)> {
+    ) -> anyhow::Result<(Vec<Vec<u32>>, f64)> {
         let bar = progress_bar(1, label, quiet);
         let t0 = std::time::Instant::now();
         let preds = predict(
@@ -102,7 +104,7 @@ impl Loaded {
             },
         )?;
         bar.finish_and_clear();
-        Ok((accuracy(tasks, &preds), t0.elapsed().as_secs_f64()))
+        Ok((preds, t0.elapsed().as_secs_f64()))
     }
 }
 
@@ -167,19 +169,26 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let tasks = m.test_tasks(split, args.tasks)?;
         for &method in &methods {
             let label = format!("{} {}", method.label(kind), split.name());
-            let (acc, seconds) = m.measure(&tasks, method, &report.search, &label, args.quiet)?;
+            let (preds, seconds) = m.measure(&tasks, method, &report.search, &label, args.quiet)?;
             let row = EvalRow {
                 method,
                 label: method.label(kind),
                 split: split.name().to_string(),
-                accuracy: acc,
+                accuracy: accuracy(&tasks, &preds),
                 tasks: tasks.len(),
                 seconds,
+                by_program: accuracy_by_program(&tasks, &preds),
             };
             eprintln!(
                 "{} {}: accuracy {:.3} ({:.1} s)",
                 row.label, row.split, row.accuracy, row.seconds
             );
+            let cells: Vec<String> = row
+                .by_program
+                .iter()
+                .map(|(p, [right, all])| format!("{p} {right}/{all}"))
+                .collect();
+            eprintln!("  by program: {}", cells.join(", "));
             report.rows.push(row);
             // Each finished row is on disk at once: a long evaluation that
             // stops early keeps what it measured.
@@ -228,13 +237,13 @@ fn run_sweep(args: &EvalArgs, splits: &[Split]) -> anyhow::Result<()> {
                 cfg.starts = s;
                 cfg.steps = l;
                 let label = format!("{} s={s} L={l}", split.name());
-                let (acc, seconds) =
+                let (preds, seconds) =
                     m.measure(&tasks, Method::GradientSearch, &cfg, &label, args.quiet)?;
                 let point = SweepPoint {
                     split: split.name().to_string(),
                     starts: s,
                     steps: l,
-                    accuracy: acc,
+                    accuracy: accuracy(&tasks, &preds),
                     tasks: tasks.len(),
                     seconds,
                 };
