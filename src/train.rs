@@ -166,6 +166,28 @@ fn save_checkpoint(
     )
 }
 
+/// Where `keep_every` puts the parameters of step `step` in run `dir`.
+pub fn snapshot_dir(dir: &Path, step: usize) -> PathBuf {
+    dir.join("snapshots").join(format!("step-{step:05}"))
+}
+
+/// The parameters alone (what `export` keeps), for `keep_every`.
+fn save_snapshot(ctx: &Ctx, dir: &Path, run: &RunConfig, step: usize, model: &Model) -> Result<()> {
+    let tensors = model
+        .params()
+        .iter()
+        .map(|(name, t)| (name.clone(), t.shape().to_vec(), ctx.read(t)))
+        .collect();
+    checkpoint::save(
+        dir,
+        &Checkpoint {
+            config: run.clone(),
+            step,
+            tensors,
+        },
+    )
+}
+
 /// The training-curve figure `train` keeps up to date in the run directory.
 pub const CURVES_FILE: &str = "curves.svg";
 
@@ -512,6 +534,9 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             bar.set_message(format!(
                 "loss {loss:.3} acc {train_acc:.2}{tokens_used} {sps:.2} it/s"
             ));
+        }
+        if tc.keep_every > 0 && done % tc.keep_every == 0 {
+            save_snapshot(ctx, &snapshot_dir(dir, done), run, done, &model)?;
         }
         if done % tc.checkpoint_every == 0 || done == end {
             save_checkpoint(ctx, dir, run, done, &model, &adam)?;

@@ -255,6 +255,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_refused(&tc, "mi_cap");
     tc.mi_cap = Some(0.7);
     assert_eq!(LossSettings::at_step(&tc, 0).mi_cap, Some(0.7));
+    tc.keep_every = 7;
     let old: nli_wgpu::model::config::TrainConfig = serde_json::from_value({
         let mut v = serde_json::to_value(&tc).unwrap();
         for key in [
@@ -268,6 +269,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
             "view_nce_logits",
             "oracle_programs",
             "prob_floor",
+            "keep_every",
         ] {
             v.as_object_mut().unwrap().remove(key);
         }
@@ -282,6 +284,7 @@ fn hard_inductor_samples_and_head_scale_follow_the_config() {
     assert_eq!(old.view_mi_cap, None);
     assert_eq!(old.view_nce_weight, 0.0);
     assert!(!old.view_nce_logits);
+    assert_eq!(old.keep_every, 0);
     tc.view_nce_weight = f32::INFINITY;
     assert_refused(&tc, "view_nce_weight");
     tc.view_nce_weight = 0.0;
@@ -474,4 +477,39 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
             preset(name, 20, 10).unwrap()
         );
     }
+}
+
+/// `keep_every`: the parameters of every N-th step are kept without the
+/// optimiser state, load as a model of the run, and equal the checkpoint
+/// written at the same step.
+#[test]
+fn snapshots_keep_the_parameters_of_every_nth_step() {
+    let ctx = ctx();
+    let dir = tmp("snapshots");
+    let mut run = tiny_run(6);
+    run.train.keep_every = 3;
+    run.train.checkpoint_every = 3;
+    train(&ctx, &opts(run.clone(), &dir, false, Some(3))).unwrap();
+    let at3 = nli_wgpu::checkpoint::load(&dir).unwrap();
+    train(&ctx, &opts(run, &dir, true, None)).unwrap();
+    let kept: Vec<_> = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(kept, ["step-00003", "step-00006"]);
+    let snap = nli_wgpu::checkpoint::load(&nli_wgpu::train::snapshot_dir(&dir, 3)).unwrap();
+    assert_eq!(snap.step, 3);
+    assert!(
+        snap.tensors
+            .iter()
+            .all(|(n, _, _)| !n.starts_with(nli_wgpu::checkpoint::ADAM_M)
+                && !n.starts_with(nli_wgpu::checkpoint::ADAM_V))
+    );
+    for (name, shape, data) in &snap.tensors {
+        let (s, d) = at3.get(name).expect("the same parameters");
+        assert_eq!((s, d), (shape.as_slice(), data.as_slice()), "{name}");
+    }
+    nli_wgpu::train::load_model(&ctx, &snap).expect("a snapshot loads as a model");
 }

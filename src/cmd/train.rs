@@ -83,6 +83,9 @@ pub struct RunOverrides {
     pub eval_every: Option<usize>,
     #[arg(long, help_heading = "Training")]
     pub checkpoint_every: Option<usize>,
+    /// Keep the parameters every N steps under snapshots/step-NNNNN/ of the run (0: none)
+    #[arg(long, help_heading = "Training")]
+    pub keep_every: Option<usize>,
     /// Tasks of the fixed ID test set used for validation
     #[arg(long, help_heading = "Training")]
     pub eval_tasks: Option<usize>,
@@ -207,6 +210,7 @@ impl RunOverrides {
             log_every,
             eval_every,
             checkpoint_every,
+            keep_every,
             eval_tasks,
             warmup_steps,
             kl_beta,

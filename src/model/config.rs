@@ -213,6 +213,11 @@ pub struct TrainConfig {
     pub log_every: usize,
     pub eval_every: usize,
     pub checkpoint_every: usize,
+    /// Keep a snapshot of the parameters (no optimiser state, as `export`
+    /// writes) every this many steps under `snapshots/step-NNNNN/` of the run
+    /// directory, to choose among later (0: none).
+    #[serde(default)]
+    pub keep_every: usize,
     /// Tasks of the fixed ID test set used for validation during training.
     pub eval_tasks: usize,
     /// Linear learning-rate warm-up over the first steps (0: none; the
@@ -321,6 +326,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         log_every: 10,
         eval_every: 200,
         checkpoint_every: 200,
+        keep_every: 0,
         eval_tasks: 200,
         warmup_steps: 0,
         kl_beta: default_kl_beta(),
