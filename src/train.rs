@@ -307,6 +307,17 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             return Err(Error::Config(format!("{why}; this run's model is {kind}")));
         }
     }
+    if opts.run.model.inductor_fourier_positions
+        && !matches!(
+            opts.run.model.kind,
+            crate::model::ModelKind::Nli | crate::model::ModelKind::DLpn
+        )
+    {
+        return Err(Error::Config(format!(
+            "inductor_fourier_positions starts the position table of NLI's and D-LPN's \
+             inductor; this run's model is {kind}"
+        )));
+    }
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
         return Err(Error::Config(format!(

@@ -681,3 +681,54 @@ fn identity_init_interpreter_copies_its_input() {
     assert_eq!(reloaded, ident);
     assert_eq!(kept, ident);
 }
+
+/// `inductor_fourier_positions`: the table's rows are rotations of each
+/// other, so the dot product of two positions depends only on their
+/// cyclic offset; each entry's mean square is 1/D as with the random
+/// start; a fresh model starts with it, a loaded one keeps its own.
+#[test]
+fn fourier_positions_make_offsets_readable() {
+    let (n, d) = (20, 64);
+    let table = nli_wgpu::model::fourier_positions(n, d);
+    let dot =
+        |i: usize, j: usize| -> f32 { (0..d).map(|c| table[i * d + c] * table[j * d + c]).sum() };
+    for k in 0..n {
+        let first = dot(0, k);
+        for i in 1..n {
+            assert!(
+                (dot(i, (i + k) % n) - first).abs() < 1e-5,
+                "offset {k} from {i}"
+            );
+        }
+    }
+    // Offsets are told apart: the same position matches itself best.
+    assert!((1..n).all(|k| dot(0, k) < dot(0, 0) - 0.1));
+    let mean_square = table.iter().map(|v| v * v).sum::<f32>() / table.len() as f32;
+    assert!((mean_square - 1.0 / d as f32).abs() < 1e-4, "{mean_square}");
+    let ctx = ctx();
+    let (mut cfg, _) = preset("cpu", 20, 10).unwrap();
+    cfg.inductor_fourier_positions = true;
+    let model = Nli::build(&ctx, &cfg, &mut RandomInit::new(5));
+    let position = |m: &Nli| {
+        let (_, t) = m
+            .params
+            .iter()
+            .find(|(name, _)| name == "inductor.position_embed")
+            .expect("the inductor's position table");
+        ctx.read(t)
+    };
+    assert_eq!(position(&model), table);
+    let given: Vec<_> = model
+        .params
+        .iter()
+        .map(|(name, t)| {
+            if name == "inductor.position_embed" {
+                ctx.tensor(&vec![0.5; n * d], &[n, d])
+            } else {
+                t.clone()
+            }
+        })
+        .collect();
+    let loaded = Nli::build(&ctx, &cfg, &mut GivenParams::new(given));
+    assert_eq!(position(&loaded), vec![0.5; n * d]);
+}

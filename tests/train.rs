@@ -406,11 +406,28 @@ fn oracle_programs_replace_the_inductors_sample() {
     );
     run.model.kind = nli_wgpu::model::ModelKind::Nli;
     run.model.interpreter_identity_init = -1.0;
-    let err = train(&ctx, &opts(run, &tmp("ident-negative"), false, None)).unwrap_err();
+    let err = train(
+        &ctx,
+        &opts(run.clone(), &tmp("ident-negative"), false, None),
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("interpreter_identity_init"),
         "{err}"
     );
+    // The inductor's Fourier positions: for the kinds with that inductor
+    // (NLI, D-LPN) only.
+    run.model.interpreter_identity_init = 0.0;
+    run.model.inductor_fourier_positions = true;
+    run.model.kind = nli_wgpu::model::ModelKind::InContext;
+    let err = train(&ctx, &opts(run.clone(), &tmp("fourier-ic"), false, None)).unwrap_err();
+    assert!(
+        err.to_string().contains("inductor_fourier_positions"),
+        "{err}"
+    );
+    run.model.kind = nli_wgpu::model::ModelKind::DLpn;
+    run.train.steps = 2;
+    train(&ctx, &opts(run, &tmp("fourier-dlpn"), false, None)).unwrap();
 }
 
 #[test]

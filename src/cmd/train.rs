@@ -169,6 +169,9 @@ pub struct RunOverrides {
     /// NLI: start the interpreter as a copy of its input (blocks' output weights 0, head C x its value embedding's transpose; 0: SPEC)
     #[arg(long, help_heading = "Model", value_parser = finite_f32)]
     pub interpreter_identity_init: Option<f32>,
+    /// NLI, D-LPN: start the inductor's position embeddings as a Fourier table over the sequence (SPEC: random)
+    #[arg(long, help_heading = "Model")]
+    pub inductor_fourier_positions: bool,
 }
 
 /// A float flag's value: a finite number (NaN and infinity would become
@@ -236,6 +239,9 @@ impl RunOverrides {
             if on {
                 train.insert(flag.into(), serde_json::json!(true));
             }
+        }
+        if self.inductor_fourier_positions {
+            model.insert("inductor_fourier_positions".into(), serde_json::json!(true));
         }
         put!(
             model,

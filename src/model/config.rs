@@ -131,6 +131,13 @@ pub struct ModelConfig {
     /// scramble their input (0: SPEC's LeCun-normal initialisation).
     #[serde(default)]
     pub interpreter_identity_init: f32,
+    /// NLI, D-LPN: start the inductor's position embeddings as a Fourier
+    /// table over the sequence (cosines and sines of frequencies 1, 2, ...
+    /// cycles per N positions) instead of random: a cyclic shift of the
+    /// positions is then a fixed rotation of the table, which attention can
+    /// read as a relative offset (false: SPEC's random start). Still learned.
+    #[serde(default)]
+    pub inductor_fourier_positions: bool,
 }
 
 impl ModelConfig {
@@ -361,6 +368,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         decoder_mlp_mult: 1,
         head_init_scale: 1.0,
         interpreter_identity_init: 0.0,
+        inductor_fourier_positions: false,
     };
     match name {
         "cpu" => Ok((base, train)),

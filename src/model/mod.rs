@@ -61,6 +61,24 @@ impl StepNoise {
     }
 }
 
+/// A Fourier position table [n, d]: row i holds cos and sin of 2 pi f i / n
+/// for f = 1, 2, ... (frequencies past n / 2 wrap around), scaled so each
+/// entry's mean square is 1 / d, as the random start's. Shifting the rows
+/// cyclically by k rotates each (cos, sin) pair by 2 pi f k / n.
+pub fn fourier_positions(n: usize, d: usize) -> Vec<f32> {
+    let scale = (2.0 / d as f64).sqrt();
+    let mut table = vec![0.0f32; n * d];
+    for i in 0..n {
+        for j in 0..d {
+            let f = (j / 2 % n.max(1) + 1) as f64;
+            let angle = 2.0 * std::f64::consts::PI * f * i as f64 / n as f64;
+            let v = if j % 2 == 0 { angle.cos() } else { angle.sin() };
+            table[i * d + j] = (scale * v) as f32;
+        }
+    }
+    table
+}
+
 /// The inductor q_phi (SPEC §2): pairs -> slot embeddings -> token logits.
 /// NLI and D-LPN share it.
 pub struct Inductor {
@@ -81,10 +99,14 @@ impl Inductor {
     pub fn new(b: &mut Builder, cfg: &ModelConfig) -> Inductor {
         let d = cfg.d;
         let emb = InitKind::Normal(1.0 / (d as f32).sqrt());
+        let position = b.param("position_embed", &[cfg.n, d], emb);
+        if cfg.inductor_fourier_positions && b.fresh() {
+            b.ctx.write(&position, &fourier_positions(cfg.n, d));
+        }
         Inductor {
             cfg: cfg.clone(),
             value: b.param("value_embed", &[cfg.v, d], emb),
-            position: b.param("position_embed", &[cfg.n, d], emb),
+            position,
             type_x: b.param("type_x", &[d], emb),
             type_y: b.param("type_y", &[d], emb),
             slots: b.param("slots", &[cfg.program_len, d], emb),
