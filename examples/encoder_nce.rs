@@ -6,7 +6,9 @@
 //! a perfect program detector's floor is about E[ln k], k the tasks of the
 //! batch with the task's program (printed beside it).
 //!
-//! `cargo run --release --example encoder_nce -- SUITE [STEPS]`
+//! `cargo run --release --example encoder_nce -- SUITE [STEPS]`; `HEADS=H`,
+//! `LAYERS=L` and `FOURIER=1` change the inductor (heads, layers,
+//! `--inductor-fourier-positions`).
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 use nli_wgpu::model::config::preset;
@@ -24,7 +26,12 @@ fn main() {
         .expect("a suite name");
     let steps: usize = args.next().map_or(400, |s| s.parse().expect("a number"));
     let ctx = Ctx::new(&DeviceOptions::default()).unwrap();
-    let (mc, tc) = preset("cpu", 20, 10).unwrap();
+    let (mut mc, tc) = preset("cpu", 20, 10).unwrap();
+    let env = |name: &str| std::env::var(name).ok().map(|v| v.parse().expect(name));
+    mc.heads = env("HEADS").unwrap_or(mc.heads);
+    mc.inductor_layers = env("LAYERS").unwrap_or(mc.inductor_layers);
+    mc.inductor_fourier_positions = std::env::var("FOURIER").is_ok_and(|v| v == "1");
+    mc.validate().unwrap();
     let model = Nli::build(&ctx, &mc, &mut RandomInit::new(0));
     let params: Vec<_> = model
         .params
