@@ -99,13 +99,16 @@ impl Inductor {
     pub fn new(b: &mut Builder, cfg: &ModelConfig) -> Inductor {
         let d = cfg.d;
         let emb = InitKind::Normal(1.0 / (d as f32).sqrt());
+        // Parameters are drawn in this order (value, then position): a
+        // fresh model's initialisation depends on it.
+        let value = b.param("value_embed", &[cfg.v, d], emb);
         let position = b.param("position_embed", &[cfg.n, d], emb);
         if cfg.inductor_fourier_positions && b.fresh() {
             b.ctx.write(&position, &fourier_positions(cfg.n, d));
         }
         Inductor {
             cfg: cfg.clone(),
-            value: b.param("value_embed", &[cfg.v, d], emb),
+            value,
             position,
             type_x: b.param("type_x", &[d], emb),
             type_y: b.param("type_y", &[d], emb),
