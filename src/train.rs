@@ -141,20 +141,25 @@ pub fn batch_rng(seed: u64, step: usize) -> TaskRng {
     TaskRng::substream(seed, step as u64)
 }
 
+/// The model's parameters at `step`, with the optimiser's moments when
+/// `adam` is given (a checkpoint to resume from) or alone (a snapshot, what
+/// `export` keeps).
 fn save_checkpoint(
     ctx: &Ctx,
     dir: &Path,
     run: &RunConfig,
     step: usize,
     model: &Model,
-    adam: &Adam,
+    adam: Option<&Adam>,
 ) -> Result<()> {
     let mut tensors = Vec::new();
     for (name, t) in model.params() {
-        let (m, v) = adam.read_moments(ctx, t);
         tensors.push((name.clone(), t.shape().to_vec(), ctx.read(t)));
-        tensors.push((format!("{ADAM_M}{name}"), t.shape().to_vec(), m));
-        tensors.push((format!("{ADAM_V}{name}"), t.shape().to_vec(), v));
+        if let Some(adam) = adam {
+            let (m, v) = adam.read_moments(ctx, t);
+            tensors.push((format!("{ADAM_M}{name}"), t.shape().to_vec(), m));
+            tensors.push((format!("{ADAM_V}{name}"), t.shape().to_vec(), v));
+        }
     }
     checkpoint::save(
         dir,
@@ -169,23 +174,6 @@ fn save_checkpoint(
 /// Where `keep_every` puts the parameters of step `step` in run `dir`.
 pub fn snapshot_dir(dir: &Path, step: usize) -> PathBuf {
     dir.join("snapshots").join(format!("step-{step:05}"))
-}
-
-/// The parameters alone (what `export` keeps), for `keep_every`.
-fn save_snapshot(ctx: &Ctx, dir: &Path, run: &RunConfig, step: usize, model: &Model) -> Result<()> {
-    let tensors = model
-        .params()
-        .iter()
-        .map(|(name, t)| (name.clone(), t.shape().to_vec(), ctx.read(t)))
-        .collect();
-    checkpoint::save(
-        dir,
-        &Checkpoint {
-            config: run.clone(),
-            step,
-            tensors,
-        },
-    )
 }
 
 /// The training-curve figure `train` keeps up to date in the run directory.
@@ -285,38 +273,38 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
     opts.run.train.validate()?;
     let (suite, cfg) = suite_config(&opts.run)?;
     training_programs(suite, &cfg, opts.run.train.programs.as_deref())?;
-    // Settings only NLI has, refused for the other kinds.
-    let tc = &opts.run.train;
-    let kind = opts.run.model.kind.name();
-    for (set, why) in [
+    // Settings only some kinds have, refused for the others.
+    use crate::model::ModelKind::{DLpn, Nli};
+    let (tc, mc) = (&opts.run.train, &opts.run.model);
+    for (set, kinds, why) in [
         (
             tc.oracle_programs,
+            &[Nli][..],
             "oracle programs are a diagnostic of NLI's interpreter",
         ),
         (
             tc.prob_floor != crate::model::LOG_PROB_FLOOR,
+            &[Nli],
             "prob_floor applies to NLI's reconstruction (probabilities out of the skip-gated \
              interpreter); other kinds' losses are cross-entropies on logits, with no floor",
         ),
         (
-            opts.run.model.interpreter_identity_init != 0.0,
+            mc.interpreter_identity_init != 0.0,
+            &[Nli],
             "interpreter_identity_init starts NLI's recurrent interpreter as a copy of its input",
         ),
+        (
+            mc.inductor_fourier_positions,
+            &[Nli, DLpn],
+            "inductor_fourier_positions starts the position table of NLI's and D-LPN's inductor",
+        ),
     ] {
-        if set && opts.run.model.kind != crate::model::ModelKind::Nli {
-            return Err(Error::Config(format!("{why}; this run's model is {kind}")));
+        if set && !kinds.contains(&mc.kind) {
+            return Err(Error::Config(format!(
+                "{why}; this run's model is {}",
+                mc.kind.name()
+            )));
         }
-    }
-    if opts.run.model.inductor_fourier_positions
-        && !matches!(
-            opts.run.model.kind,
-            crate::model::ModelKind::Nli | crate::model::ModelKind::DLpn
-        )
-    {
-        return Err(Error::Config(format!(
-            "inductor_fourier_positions starts the position table of NLI's and D-LPN's \
-             inductor; this run's model is {kind}"
-        )));
     }
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
@@ -527,7 +515,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 line["val_id_accuracy"] = serde_json::json!(acc);
                 last_val = Some(acc);
                 if beats(best, acc, loss) {
-                    save_checkpoint(ctx, &best_dir, run, done, &model, &adam)?;
+                    save_checkpoint(ctx, &best_dir, run, done, &model, Some(&adam))?;
                     let record =
                         serde_json::json!({ "step": done, "val_id_accuracy": acc, "loss": loss });
                     checkpoint::write_atomic(&dir.join(BEST_FILE), record.to_string().as_bytes())?;
@@ -547,10 +535,10 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             ));
         }
         if tc.keep_every > 0 && done % tc.keep_every == 0 {
-            save_snapshot(ctx, &snapshot_dir(dir, done), run, done, &model)?;
+            save_checkpoint(ctx, &snapshot_dir(dir, done), run, done, &model, None)?;
         }
         if done % tc.checkpoint_every == 0 || done == end {
-            save_checkpoint(ctx, dir, run, done, &model, &adam)?;
+            save_checkpoint(ctx, dir, run, done, &model, Some(&adam))?;
             last_saved = Some(done);
             // The curves so far, beside the checkpoint; a figure that cannot
             // be drawn never stops training.
