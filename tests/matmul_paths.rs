@@ -116,8 +116,19 @@ fn linear_with_fused_bias_forward_and_backward_match_cpu() {
     // (rows, in, out): the bias fused into the stores of a vec4 (out % 4 == 0)
     // or scalar kernel, added after a split-k sum (few rows, long k), and
     // added by its own kernel after the general kernel (nothing is vec4).
-    // Each with and without a residual added the same ways.
-    let shapes = [(33, 64, 64), (20, 8, 10), (8, 1024, 12), (5, 3, 7)];
+    // Each with and without a residual added the same ways. The bias
+    // gradient comes out of the weight gradient's product (its column sums)
+    // where that runs a block kernel: vec4 and scalar stores, and split-k
+    // over many rows (1000 and 600 rows, few outputs); else it is summed
+    // on its own (the 5 x 3 -> 7 product runs the general kernel).
+    let shapes = [
+        (33, 64, 64),
+        (20, 8, 10),
+        (8, 1024, 12),
+        (5, 3, 7),
+        (1000, 8, 12),
+        (600, 16, 10),
+    ];
     for (&(rows, k, n), residual) in shapes.iter().flat_map(|s| [(s, false), (s, true)]) {
         let x = rand_vec(&mut r, rows * k, -1.0, 1.0);
         let w = rand_vec(&mut r, k * n, -1.0, 1.0);
@@ -187,6 +198,12 @@ fn generated_kernels_validate() {
                             workgroup: 16,
                             lhs_texture: lhs_texture && lhs != Load::Scalar,
                             rhs_texture: rhs_texture && rhs != Load::Scalar,
+                            column_sums: false,
+                        };
+                        validate_wgsl(&cfg.name(), &cfg.wgsl());
+                        let cfg = BlockKernel {
+                            column_sums: true,
+                            ..cfg
                         };
                         validate_wgsl(&cfg.name(), &cfg.wgsl());
                     }
@@ -275,6 +292,54 @@ fn texture_operands_run_where_chosen() {
         "{:?}",
         names[1]
     );
+}
+
+#[test]
+fn bias_gradient_comes_from_the_weight_gradient_product() {
+    // Which kernels run for a linear layer's backward: the weight gradient's
+    // block kernel with column sums, and no separate sum for the bias, with
+    // and without split-k (64 rows -> one k slice; 4096 rows and 12
+    // outputs -> several, added up by split_sum); the general kernel's
+    // product (nothing vec4) still sums the bias on its own.
+    let ctx = ctx();
+    if !ctx.gpu.start_profile() {
+        eprintln!("skipped: the adapter has no timestamp queries");
+        return;
+    }
+    let mut r = rng(603);
+    for (rows, k, n, fused) in [(64, 64, 64, true), (4096, 8, 12, true), (5, 3, 7, false)] {
+        let x = ctx.param(&rand_vec(&mut r, rows * k, -1.0, 1.0), &[rows, k]);
+        let w = ctx.param(&rand_vec(&mut r, k * n, -1.0, 1.0), &[k, n]);
+        let b = ctx.param(&rand_vec(&mut r, n, -1.0, 1.0), &[n]);
+        let loss = ctx.sum_all(&ctx.linear(&x, &w, Some(&b)));
+        let _ = profiled_kernels(&ctx);
+        let grads = ctx.backward(&loss);
+        // d bias = the row count for every column (dY is all ones).
+        assert_close(
+            &format!("{rows}x{k}->{n}: db"),
+            &ctx.read(grads.get(&b).unwrap()),
+            &vec![rows as f32; n],
+            1e-6,
+            0.0,
+        );
+        let names = profiled_kernels(&ctx);
+        let column_sums = names.iter().filter(|k| k.contains("_cs_")).count();
+        let separate = names
+            .iter()
+            .filter(|k| k.starts_with("reduce:sum_axis"))
+            .count();
+        if fused {
+            assert!(
+                column_sums == 1 && separate == 0,
+                "{rows}x{k}->{n}: {names:?}"
+            );
+        } else {
+            assert!(
+                column_sums == 0 && separate >= 1,
+                "{rows}x{k}->{n}: {names:?}"
+            );
+        }
+    }
 }
 
 #[test]

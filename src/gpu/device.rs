@@ -183,7 +183,9 @@ impl Device {
         let limits = adapter.limits();
         let timestamp_features =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
-        let features = adapter.features() & timestamp_features;
+        // Subgroup operations when the adapter has them: only diagnostics
+        // use them so far (examples/lavapipe_ceiling.rs).
+        let features = adapter.features() & (timestamp_features | wgpu::Features::SUBGROUP);
         let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("nli-wgpu"),

@@ -33,6 +33,10 @@ struct Epilogue<'a> {
     bias: Option<&'a Storage>,
     /// One value per output element (a residual connection).
     residual: Option<&'a Storage>,
+    /// An output beside C (batch 1 only): R summed over k, one value per
+    /// column of C. With R = dY this is a linear layer's bias gradient, read
+    /// from the loads of its weight gradient instead of a pass of its own.
+    column_sums: Option<&'a Storage>,
 }
 
 /// A matrix operand: element (z, row, col) at
@@ -102,6 +106,10 @@ pub struct BlockKernel {
     /// by [`crate::gpu::Gpu::stage_texture`]. Needs vec4 loads of it.
     pub lhs_texture: bool,
     pub rhs_texture: bool,
+    /// Also write R summed over this invocation's k slice, per column, to
+    /// binding 6 (`[splits, n]`, vec4s when `vec4_store`; stored by the
+    /// invocations of the first row block): see [`Epilogue`].
+    pub column_sums: bool,
 }
 
 /// Words of the `Params` uniform shared by every matmul kernel.
@@ -118,7 +126,7 @@ impl BlockKernel {
     /// Identifies the generated source.
     pub fn name(&self) -> String {
         format!(
-            "matmul_block_{}x{}_{}{}_{}{}{}{}{}_wg{}",
+            "matmul_block_{}x{}_{}{}_{}{}{}{}{}{}_wg{}",
             self.rows,
             self.cols,
             self.lhs.tag(),
@@ -128,6 +136,7 @@ impl BlockKernel {
             if self.residual { "_res" } else { "" },
             if self.lhs_texture { "_tl" } else { "" },
             if self.rhs_texture { "_tr" } else { "" },
+            if self.column_sums { "_cs" } else { "" },
             self.workgroup
         )
     }
@@ -193,6 +202,13 @@ impl BlockKernel {
                 elem(self.vec4_store)
             );
         }
+        if self.column_sums {
+            let _ = writeln!(
+                w,
+                "@group(0) @binding(6) var<storage, read_write> colsum: array<{}>;\n",
+                elem(self.vec4_store)
+            );
+        }
         if self.residual {
             let _ = writeln!(
                 w,
@@ -247,6 +263,11 @@ impl BlockKernel {
                 let _ = writeln!(w, "  var c{r}_{g} = vec4<f32>(0.0);");
             }
         }
+        if self.column_sums {
+            for g in 0..bn / 4 {
+                let _ = writeln!(w, "  var s{g} = vec4<f32>(0.0);");
+            }
+        }
         // Main loop: 4 k per iteration. An operand read along k needs
         // k % 4 == 0 and slices of a multiple of 4 (checked by the caller),
         // so then the loop covers the whole slice.
@@ -264,6 +285,33 @@ impl BlockKernel {
         // Stores: C (or this slice's partial C) is contiguous [m, n].
         let _ = writeln!(w, "  if (slice >= p.splits) {{ return; }}");
         let _ = writeln!(w, "  let ob = (z * p.splits + slice) * p.m * p.n;");
+        if self.column_sums {
+            // One row block stores the slice's column sums (they are the
+            // same in every row block).
+            let _ = writeln!(
+                w,
+                "  if (i0 == 0u) {{\n    let so = (z * p.splits + slice) * p.n + j0;"
+            );
+            for g in 0..bn / 4 {
+                if self.vec4_store {
+                    let _ = writeln!(
+                        w,
+                        "    if (j0 + {}u < p.n) {{ colsum[so / 4u + {g}u] = s{g}; }}",
+                        4 * g
+                    );
+                } else {
+                    for e in 0..4 {
+                        let _ = writeln!(
+                            w,
+                            "    if (j0 + {c}u < p.n) {{ colsum[so + {c}u] = s{g}.{}; }}",
+                            XYZW[e as usize],
+                            c = 4 * g + e
+                        );
+                    }
+                }
+            }
+            let _ = writeln!(w, "  }}");
+        }
         // What is stored for column group g of row r.
         let sum = |r: u32, g: u32| {
             if self.bias {
@@ -421,6 +469,10 @@ impl BlockKernel {
                 }
                 let _ = writeln!(w, "      c{r}_{g} = {e};");
             }
+            if self.column_sums {
+                let ys: Vec<String> = (0..steps).map(|q| format!("y{q}")).collect();
+                let _ = writeln!(w, "      s{g} = s{g} + {};", ys.join(" + "));
+            }
             let _ = writeln!(w, "    }}");
         }
     }
@@ -469,13 +521,17 @@ fn block_size(x: usize, cap: u32) -> u32 {
 impl Ctx {
     /// C[z] = L[z] R[z], L: m x k, R: k x n, C contiguous [batch, m, n].
     fn gemm(&self, l: View, r: View, batch: usize, m: usize, n: usize, k: usize) -> Storage {
-        self.gemm_bias(l, r, batch, m, n, k, Epilogue::default())
+        self.gemm_epilogue(l, r, batch, m, n, k, Epilogue::default())
+            .0
     }
 
-    /// [`Ctx::gemm`] plus what `epi` adds to every C[z, i, j]: `bias[j]`
-    /// (`bias`: n floats) and `res[z, i, j]` (laid out like C).
+    /// [`Ctx::gemm`] plus what `epi` adds to every C[z, i, j] (`bias[j]`,
+    /// `bias`: n floats, and `res[z, i, j]`, laid out like C), and R summed
+    /// over k into `epi.column_sums` (n floats) when the product runs a
+    /// block kernel with batch 1: the bool says whether they were written
+    /// (else the caller sums them itself).
     #[allow(clippy::too_many_arguments)]
-    fn gemm_bias(
+    fn gemm_epilogue(
         &self,
         l: View,
         r: View,
@@ -484,15 +540,15 @@ impl Ctx {
         n: usize,
         k: usize,
         epi: Epilogue,
-    ) -> Storage {
+    ) -> (Storage, bool) {
         let bias = epi.bias;
         let out = self.alloc_f32(batch * m * n);
         if batch * m * n == 0 {
-            return out;
+            return (out, false);
         }
         if k == 0 {
             self.gpu.clear(&out);
-            return self.apply_epilogue(out, epi, batch * m, n);
+            return (self.apply_epilogue(out, epi, batch * m, n), false);
         }
         let (lhs, rhs) = (lhs_load(&l, m, k), rhs_load(&r, n, k));
         let macs = batch * m * n * k;
@@ -501,7 +557,7 @@ impl Ctx {
         // kernel with scalar loads to pay for its compilation.
         if lhs == Load::Scalar && rhs == Load::Scalar && macs < 1 << 20 {
             self.gemm_strided(l, r, batch, m, n, k, &out);
-            return self.apply_epilogue(out, epi, batch * m, n);
+            return (self.apply_epilogue(out, epi, batch * m, n), false);
         }
         // Lavapipe (a CPU adapter) wants large blocks: loads cost far more
         // than arithmetic there, and the registers spill to L1 cheaply. GPUs
@@ -567,6 +623,7 @@ impl Ctx {
             bias: bias.is_some() && splits == 1,
             residual: epi.residual.is_some() && splits == 1,
             workgroup: if cpu { 16 } else { 64 },
+            column_sums: epi.column_sums.is_some() && batch == 1,
         };
         let kernel = self
             .gpu
@@ -593,6 +650,16 @@ impl Ctx {
         } else {
             buffers.push((2, r.s));
         }
+        // The column sums: straight into their output, or one row per k
+        // slice, added up like C's slices.
+        let sums = epi.column_sums.filter(|_| cfg.column_sums);
+        let partial_sums = sums
+            .filter(|_| splits > 1)
+            .map(|_| self.alloc_f32(splits * n));
+        if let Some(s) = partial_sums.as_ref().or(sums) {
+            buffers.push((6, s));
+        }
+        let written = sums.is_some();
         if splits == 1 {
             buffers.push((3, &out));
             if let Some(b) = bias {
@@ -603,21 +670,31 @@ impl Ctx {
             }
             self.gpu
                 .dispatch_textured(&kernel, &params, &buffers, textures, groups);
-        } else {
-            let partial = self.alloc_f32(batch * splits * m * n);
-            buffers.push((3, &partial));
-            self.gpu
-                .dispatch_textured(&kernel, &params, &buffers, textures, groups);
-            let sum = self.gpu.kernel("matmul", "split_sum", &[]);
+            return (out, written);
+        }
+        let partial = self.alloc_f32(batch * splits * m * n);
+        buffers.push((3, &partial));
+        self.gpu
+            .dispatch_textured(&kernel, &params, &buffers, textures, groups);
+        let sum = self.gpu.kernel("matmul", "split_sum", &[]);
+        self.gpu.dispatch(
+            &sum,
+            &params,
+            &[(4, &partial), (3, &out)],
+            self.gpu.groups_1d(batch * m * n),
+        );
+        if let (Some(partial), Some(sums)) = (&partial_sums, sums) {
+            // [1, splits, 1, n] -> [n]: split_sum over a product of one row.
+            let mut one_row = params;
+            (one_row[0], one_row[3]) = (1, 1);
             self.gpu.dispatch(
                 &sum,
-                &params,
-                &[(4, &partial), (3, &out)],
-                self.gpu.groups_1d(batch * m * n),
+                &one_row,
+                &[(4, partial), (3, sums)],
+                self.gpu.groups_1d(n),
             );
-            return self.apply_epilogue(out, epi, batch * m, n);
         }
-        out
+        (self.apply_epilogue(out, epi, batch * m, n), written)
     }
 
     /// C (`rows` x `n`) plus the bias and the residual of `epi`, for the
@@ -775,8 +852,9 @@ impl Ctx {
         let epi = Epilogue {
             bias: bias.map(|c| c.storage()),
             residual: residual.map(|r| r.storage()),
+            column_sums: None,
         };
-        let out = self.gemm_bias(av, bv, batch, m, n, k, epi);
+        let out = self.gemm_epilogue(av, bv, batch, m, n, k, epi).0;
         let (a2, b2) = (a.clone(), b.clone());
         let bias_needs_grad = bias.is_some_and(|c| c.requires_grad());
         let has_bias = bias.is_some();
@@ -810,9 +888,22 @@ impl Ctx {
                 None
             };
             // dB' = A'^T dC (k x n); stored transposed: dB = dC^T A' (n x k).
+            // A linear layer's bias gradient (dC summed over its rows) comes
+            // out of the same product when it can (batch 1, B not
+            // transposed): the sums of the R operand, dC, over k.
+            let mut fused_dbias = None;
             let db = if b2.requires_grad() {
                 let s = if trans_b {
                     ctx.gemm(gv.t(), av, batch, n, k, m)
+                } else if bias_needs_grad && batch == 1 {
+                    let sums = ctx.alloc_f32(n);
+                    let epi = Epilogue {
+                        column_sums: Some(&sums),
+                        ..Epilogue::default()
+                    };
+                    let (s, written) = ctx.gemm_epilogue(av.t(), gv, 1, k, n, m, epi);
+                    fused_dbias = written.then(|| ctx.wrap(&[n], sums));
+                    s
                 } else {
                     ctx.gemm(av.t(), gv, batch, k, n, m)
                 };
@@ -823,9 +914,9 @@ impl Ctx {
             let mut grads = vec![da, db];
             if has_bias {
                 // d bias = dC summed over every row of every batch.
-                grads.push(
-                    bias_needs_grad.then(|| ctx.sum_axis(&ctx.reshape(g, &[batch * m, n]), 0)),
-                );
+                grads.push(bias_needs_grad.then(|| {
+                    fused_dbias.unwrap_or_else(|| ctx.sum_axis(&ctx.reshape(g, &[batch * m, n]), 0))
+                }));
             }
             if has_residual {
                 // The residual passes the gradient through.
