@@ -199,6 +199,7 @@ fn generated_kernels_validate() {
                             lhs_texture: lhs_texture && lhs != Load::Scalar,
                             rhs_texture: rhs_texture && rhs != Load::Scalar,
                             column_sums: false,
+                            shared_rhs: false,
                         };
                         validate_wgsl(&cfg.name(), &cfg.wgsl());
                         let cfg = BlockKernel {
@@ -206,6 +207,17 @@ fn generated_kernels_validate() {
                             ..cfg
                         };
                         validate_wgsl(&cfg.name(), &cfg.wgsl());
+                        // R's reads shared across the subgroup where they can be.
+                        if rhs != Load::Scalar && cols % 8 == 0 {
+                            for column_sums in [false, true] {
+                                let cfg = BlockKernel {
+                                    shared_rhs: true,
+                                    column_sums,
+                                    ..cfg
+                                };
+                                validate_wgsl(&cfg.name(), &cfg.wgsl());
+                            }
+                        }
                     }
                 }
             }
@@ -292,6 +304,41 @@ fn texture_operands_run_where_chosen() {
         "{:?}",
         names[1]
     );
+}
+
+#[test]
+fn shared_rhs_reads_match_cpu_and_run_where_chosen() {
+    // R's reads shared across each subgroup (lavapipe's default) and not:
+    // both match the CPU on every transpose, with many row blocks (the
+    // sharing's condition), padded row blocks (2056 rows: 129 blocks of 16
+    // padded to 144), split-k (k = 1000 over 16 row blocks), a batch, and a
+    // last column block past n (n = 24 in blocks of 16); the shared kernel
+    // runs only when asked for.
+    let ctx = ctx();
+    ctx.gpu.set_shared_rhs(true);
+    if !ctx.gpu.shared_rhs() {
+        eprintln!("skipped: the adapter has no subgroups of 8");
+        return;
+    }
+    let profiled = ctx.gpu.start_profile();
+    for shared in [true, false] {
+        ctx.gpu.set_shared_rhs(shared);
+        for &(batch, m, n, k) in &[
+            (1, 256, 16, 64),
+            (1, 2056, 8, 36),
+            (1, 256, 8, 1000),
+            (2, 256, 24, 20),
+        ] {
+            for (t, &(ta, tb)) in TRANSPOSES.iter().enumerate() {
+                check(&ctx, 800 + t as u64, (batch, m, n, k), ta, tb);
+            }
+        }
+        if profiled {
+            let names = profiled_kernels(&ctx);
+            let sr = names.iter().filter(|k| k.contains("_sr_")).count();
+            assert_eq!(sr > 0, shared, "shared={shared}: {names:?}");
+        }
+    }
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub struct AdapterSummary {
     pub driver_info: String,
     pub limits: wgpu::Limits,
     pub timestamps: bool,
+    /// Invocations per subgroup, when kernels may use subgroup operations
+    /// and the adapter runs every subgroup at one size.
+    pub subgroup_size: Option<u32>,
 }
 
 impl std::fmt::Display for AdapterSummary {
@@ -46,6 +49,9 @@ impl std::fmt::Display for AdapterSummary {
                 "no (benchmarks use synchronised wall time)"
             }
         )?;
+        if let Some(n) = self.subgroup_size {
+            writeln!(f, "subgroups:    {n} invocations")?;
+        }
         writeln!(f, "limits:")?;
         writeln!(
             f,
@@ -183,8 +189,8 @@ impl Device {
         let limits = adapter.limits();
         let timestamp_features =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
-        // Subgroup operations when the adapter has them: only diagnostics
-        // use them so far (examples/lavapipe_ceiling.rs).
+        // Subgroup operations when the adapter has them (the matmul shares
+        // its reads of R across a subgroup on CPU adapters).
         let features = adapter.features() & (timestamp_features | wgpu::Features::SUBGROUP);
         let timestamps = features.contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -204,6 +210,9 @@ impl Device {
             driver_info: info.driver_info.clone(),
             limits: device.limits(),
             timestamps,
+            subgroup_size: (features.contains(wgpu::Features::SUBGROUP)
+                && info.subgroup_min_size == info.subgroup_max_size)
+                .then_some(info.subgroup_min_size),
         };
         Ok(Device {
             device,

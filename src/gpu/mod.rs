@@ -105,6 +105,8 @@ pub struct Gpu {
     textures: RefCell<HashMap<(u32, u32), wgpu::Texture>>,
     /// Which products read their vec4 operands through textures.
     texture_operands: Cell<TextureOperands>,
+    /// Whether the matmul shares its reads of R across a subgroup.
+    shared_rhs: Cell<bool>,
     /// Block sizes forced by the environment (or a test), for tuning on a
     /// new adapter.
     tuning: Cell<Tuning>,
@@ -222,8 +224,24 @@ impl Gpu {
                     TextureOperands::Off
                 },
             ),
+            // NLI_SHARED_RHS=0 turns the sharing off.
+            shared_rhs: Cell::new(cpu && !std::env::var("NLI_SHARED_RHS").is_ok_and(|v| v == "0")),
             tuning: Cell::new(tuning),
         })
+    }
+
+    /// Whether matmul kernels share their reads of the right operand across
+    /// a subgroup of 8 (`subgroupBroadcast`): on CPU adapters with subgroups
+    /// of 8 (lavapipe), where every lane of a workgroup reads the same R
+    /// and a read costs as much as tens of fmas.
+    pub fn shared_rhs(&self) -> bool {
+        self.shared_rhs.get() && self.summary.subgroup_size == Some(8)
+    }
+
+    /// Turn the sharing on or off (tests run both kernels on one adapter;
+    /// it stays off where the adapter cannot).
+    pub fn set_shared_rhs(&self, on: bool) {
+        self.shared_rhs.set(on);
     }
 
     /// Block sizes that override the kernels' own choice.

@@ -110,6 +110,15 @@ pub struct BlockKernel {
     /// binding 6 (`[splits, n]`, vec4s when `vec4_store`; stored by the
     /// invocations of the first row block): see [`Epilogue`].
     pub column_sums: bool,
+    /// Share the reads of R across each subgroup of 8 invocations (which
+    /// own the same columns and k slice, so read the same R): each reads an
+    /// eighth of the step's R vec4s and takes the others from its
+    /// neighbours with `subgroupBroadcast`. Needs vec4 loads of R, `cols` a
+    /// multiple of 8, a workgroup of whole subgroups of 8, and an adapter
+    /// with subgroup operations at that size ([`crate::gpu::Gpu::shared_rhs`]).
+    /// The row blocks of each k slice are padded to whole workgroups so that
+    /// a subgroup never straddles two slices.
+    pub shared_rhs: bool,
 }
 
 /// Words of the `Params` uniform shared by every matmul kernel.
@@ -126,7 +135,7 @@ impl BlockKernel {
     /// Identifies the generated source.
     pub fn name(&self) -> String {
         format!(
-            "matmul_block_{}x{}_{}{}_{}{}{}{}{}{}_wg{}",
+            "matmul_block_{}x{}_{}{}_{}{}{}{}{}{}{}_wg{}",
             self.rows,
             self.cols,
             self.lhs.tag(),
@@ -137,6 +146,7 @@ impl BlockKernel {
             if self.lhs_texture { "_tl" } else { "" },
             if self.rhs_texture { "_tr" } else { "" },
             if self.column_sums { "_cs" } else { "" },
+            if self.shared_rhs { "_sr" } else { "" },
             self.workgroup
         )
     }
@@ -154,6 +164,13 @@ impl BlockKernel {
                 && self.rows > 0
                 && self.cols > 0,
             "block sizes must be positive multiples of 4: {self:?}"
+        );
+        assert!(
+            !self.shared_rhs
+                || (self.rhs != Load::Scalar
+                    && self.cols.is_multiple_of(8)
+                    && self.workgroup.is_multiple_of(8)),
+            "shared R reads need vec4 loads of R, 8 | cols and 8 | workgroup: {self:?}"
         );
         let (bm, bn) = (self.rows, self.cols);
         let elem = |vec4: bool| if vec4 { "vec4<f32>" } else { "f32" };
@@ -219,16 +236,34 @@ impl BlockKernel {
         let _ = writeln!(
             w,
             "@compute @workgroup_size({}, 1, 1)\n\
-             fn matmul_block(@builtin(global_invocation_id) gid: vec3<u32>) {{",
-            self.workgroup
+             fn matmul_block(@builtin(global_invocation_id) gid: vec3<u32>{}) {{",
+            self.workgroup,
+            if self.shared_rhs {
+                ", @builtin(subgroup_invocation_id) sl: u32"
+            } else {
+                ""
+            }
         );
         // Which block and k slice this invocation owns. Loads use indices
         // clamped into the matrices; only the stores are skipped outside.
+        // With shared R reads the row blocks of a slice are padded to whole
+        // workgroups (the padding's blocks lie past the last row).
+        let padded = if self.shared_rhs {
+            format!(
+                "(row_blocks + {wg}u) / {}u * {}u",
+                self.workgroup,
+                self.workgroup,
+                wg = self.workgroup - 1
+            )
+        } else {
+            "row_blocks".into()
+        };
         let _ = writeln!(
             w,
             "  let row_blocks = (p.m + {}u) / {bm}u;\n  \
-               let slice = gid.x / row_blocks;\n  \
-               let i0 = (gid.x % row_blocks) * {bm}u;\n  \
+               let slice_blocks = {padded};\n  \
+               let slice = gid.x / slice_blocks;\n  \
+               let i0 = (gid.x % slice_blocks) * {bm}u;\n  \
                let j0 = gid.y * {bn}u;\n  \
                let z = gid.z;\n  \
                let k0 = min(slice * p.k_split, p.k);\n  \
@@ -258,6 +293,25 @@ impl BlockKernel {
         };
         write_operand_offsets(w, self.lhs, &lhs, bm);
         write_operand_offsets(w, self.rhs, &rhs, bn);
+        if self.shared_rhs {
+            // The R vec4s this invocation reads for the subgroup: number
+            // 8 j + sl of each step's bn (see `step`).
+            for j in 0..bn / 8 {
+                let _ = match self.rhs {
+                    Load::AlongFree => writeln!(
+                        w,
+                        "  let sb{j} = (rb + min(j0 + 4u * ({}u + sl / 4u), p.n - 4u)) / 4u;",
+                        2 * j
+                    ),
+                    _ => writeln!(
+                        w,
+                        "  let sb{j} = (rb + min(j0 + {}u + sl, p.n - 1u) * p.r_col) / 4u;",
+                        8 * j
+                    ),
+                };
+            }
+            let _ = writeln!(w, "  let sq = sl % 4u;");
+        }
         for r in 0..bm {
             for g in 0..bn / 4 {
                 let _ = writeln!(w, "  var c{r}_{g} = vec4<f32>(0.0);");
@@ -272,14 +326,14 @@ impl BlockKernel {
         // k % 4 == 0 and slices of a multiple of 4 (checked by the caller),
         // so then the loop covers the whole slice.
         let _ = writeln!(w, "  for (var l = k0; l + 4u <= k1; l += 4u) {{");
-        self.step(w, 4);
+        self.step(w, 4, self.shared_rhs);
         let _ = writeln!(w, "  }}");
         if self.lhs != Load::AlongK && self.rhs != Load::AlongK {
             let _ = writeln!(
                 w,
                 "  for (var l = k0 + (k1 - k0) / 4u * 4u; l < k1; l++) {{"
             );
-            self.step(w, 1);
+            self.step(w, 1, false);
             let _ = writeln!(w, "  }}");
         }
         // Stores: C (or this slice's partial C) is contiguous [m, n].
@@ -381,7 +435,11 @@ impl BlockKernel {
     /// load R and update that column group of every row. Going column group
     /// by column group keeps few R values live (the accumulators already
     /// take more registers than there are).
-    fn step(&self, w: &mut String, steps: u32) {
+    /// With `share` (4 steps), R's bn vec4s of the step are read an eighth
+    /// per invocation (vec4 8 j + sl into `rt{j}`) and handed round the
+    /// subgroup: vec4 t is column group t / 4 at k = l + t % 4 (along the
+    /// free axis), or column t at k4 (along k).
+    fn step(&self, w: &mut String, steps: u32, share: bool) {
         let bm = self.rows;
         match self.lhs {
             Load::AlongK => {
@@ -426,6 +484,17 @@ impl BlockKernel {
         if self.rhs == Load::AlongK {
             let _ = writeln!(w, "    let k4 = l / 4u;");
         }
+        if share {
+            for j in 0..self.cols / 8 {
+                let _ = match self.rhs {
+                    Load::AlongFree => {
+                        writeln!(w, "    let rt{j} = load_rhs(sb{j} + (l + sq) * r_row4);")
+                    }
+                    _ => writeln!(w, "    let rt{j} = load_rhs(sb{j} + k4);"),
+                };
+            }
+        }
+        let shared = |t: u32| format!("subgroupBroadcast(rt{}, {}u)", t / 8, t % 8);
         if self.rhs == Load::Scalar {
             for q in 0..steps {
                 let _ = writeln!(w, "    let ro{q} = (l + {q}u) * p.r_row;");
@@ -437,13 +506,22 @@ impl BlockKernel {
             match self.rhs {
                 Load::AlongFree => {
                     for q in 0..steps {
-                        let _ =
-                            writeln!(w, "      let y{q} = load_rhs(b{g} + (l + {q}u) * r_row4);");
+                        let y = if share {
+                            shared(4 * g + q)
+                        } else {
+                            format!("load_rhs(b{g} + (l + {q}u) * r_row4)")
+                        };
+                        let _ = writeln!(w, "      let y{q} = {y};");
                     }
                 }
                 Load::AlongK => {
                     for e in 0..4 {
-                        let _ = writeln!(w, "      let w{e} = load_rhs(b{} + k4);", 4 * g + e);
+                        let y = if share {
+                            shared(4 * g + e)
+                        } else {
+                            format!("load_rhs(b{} + k4)", 4 * g + e)
+                        };
+                        let _ = writeln!(w, "      let w{e} = {y};");
                     }
                     for q in 0..steps {
                         let c = XYZW[q as usize];
@@ -610,6 +688,7 @@ impl Ctx {
         let (l_texels, r_texels) = (texels(&l, m), texels(&r.t(), n));
         let lhs_texture = use_texture(lhs, l_texels, l.s);
         let rhs_texture = use_texture(rhs, r_texels, r.s);
+        let workgroup = if cpu { 16 } else { 64 };
         let cfg = BlockKernel {
             lhs_texture,
             rhs_texture,
@@ -622,8 +701,15 @@ impl Ctx {
             // the slices' sum.
             bias: bias.is_some() && splits == 1,
             residual: epi.residual.is_some() && splits == 1,
-            workgroup: if cpu { 16 } else { 64 },
+            workgroup,
             column_sums: epi.column_sums.is_some() && batch == 1,
+            // Shared R reads pad each slice's row blocks to whole
+            // workgroups: only where that adds at most an eighth (products
+            // with few rows, such as the dW products, would mostly pad).
+            shared_rhs: self.gpu.shared_rhs()
+                && rhs != Load::Scalar
+                && cols.is_multiple_of(8)
+                && row_blocks.next_multiple_of(workgroup as usize) * 8 <= row_blocks * 9,
         };
         let kernel = self
             .gpu
@@ -632,8 +718,15 @@ impl Ctx {
             m, n, k, batch, l.batch, l.row, l.col, r.batch, r.row, r.col, splits, k_split,
         ]
         .map(|v| u32::try_from(v).expect("matmul sizes and strides must fit in u32"));
+        // Each slice's row blocks padded to whole workgroups when R's reads
+        // are shared (the kernel computes the same padding).
+        let slice_blocks = if cfg.shared_rhs {
+            row_blocks.next_multiple_of(cfg.workgroup as usize)
+        } else {
+            row_blocks
+        };
         let groups = [
-            (row_blocks * splits).div_ceil(cfg.workgroup as usize) as u32,
+            (slice_blocks * splits).div_ceil(cfg.workgroup as usize) as u32,
             col_blocks as u32,
             batch as u32,
         ];
