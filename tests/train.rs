@@ -476,15 +476,20 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
         ..tc.clone()
     };
     assert_eq!(back, spec_tc);
-    // The baselines: SPEC plus the learning-rate warm-up, no NLI settings
-    // (a floor would be refused for them).
-    for kind in [ModelKind::InContext, ModelKind::Lpn, ModelKind::DLpn] {
+    // The baselines: SPEC plus the learning-rate warm-up; D-LPN, trained
+    // with NLI's loss, has its contrastive term as well, and no kind but
+    // NLI a floor (it would be refused for them).
+    for (kind, nce) in [
+        (ModelKind::InContext, 0.0),
+        (ModelKind::Lpn, 0.0),
+        (ModelKind::DLpn, 5.0),
+    ] {
         let (mc, tc) = preset_for("cpu", kind, 20, 10).unwrap();
         assert_eq!(mc.kind, kind);
         assert_eq!(tc.warmup_steps, 100);
         assert_eq!(
             (tc.view_nce_weight, tc.prob_floor),
-            (0.0, nli_wgpu::model::LOG_PROB_FLOOR)
+            (nce, nli_wgpu::model::LOG_PROB_FLOOR)
         );
     }
     // tiny and gpu stay SPEC's for NLI.

@@ -428,7 +428,8 @@ pub const CPU_PROB_FLOOR: f32 = 1e-4;
 /// preset adds the two settings under which Shift-L and Comp-I
 /// learn on its budget (docs/experiments.md, runs 31-35): the views'
 /// contrastive loss at weight 5 and a probability floor of 1e-4 (SPEC's
-/// exact settings: `--view-nce-weight 0 --prob-floor 1e-12`). `tiny` and
+/// exact settings: `--view-nce-weight 0 --prob-floor 1e-12`). D-LPN, which
+/// trains with NLI's loss, takes the contrastive loss too (run 44). `tiny` and
 /// `gpu` stay as SPEC has them (`gpu` untried with the two).
 pub fn preset_for(
     name: &str,
@@ -440,9 +441,16 @@ pub fn preset_for(
     model.kind = kind;
     if kind != ModelKind::Nli {
         train.warmup_steps = 100;
-    } else if name == "cpu" {
-        train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
-        train.prob_floor = CPU_PROB_FLOOR;
+    }
+    if name == "cpu" {
+        // D-LPN trains with NLI's loss (BASELINES §4), so with its
+        // contrastive term too; the floor is the interpreter's only.
+        if matches!(kind, ModelKind::Nli | ModelKind::DLpn) {
+            train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
+        }
+        if kind == ModelKind::Nli {
+            train.prob_floor = CPU_PROB_FLOOR;
+        }
     }
     Ok((model, train))
 }
