@@ -12,48 +12,19 @@
 //!
 //! Run it on an idle machine: `cargo run --release --example lavapipe_ceiling`
 //! (`M=2560` for the interpreter's row count; the subgroup kernel needs an
-//! adapter with subgroup operations, which lavapipe has).
+//! adapter whose subgroups are 8 invocations, as lavapipe's are).
 use std::fmt::Write as _;
 
 use nli_wgpu::Ctx;
 use nli_wgpu::gpu::DeviceOptions;
 
-/// Part 1's kernel: `iters` loop iterations of `acc` accumulators, `chain`
-/// chained fmas per accumulator per iteration.
-fn arithmetic_kernel(acc: usize, chain: usize, workgroup: u32) -> String {
-    let mut s = String::new();
-    let w = &mut s;
-    let _ = writeln!(
-        w,
-        "struct Params {{ iters: u32, a: u32, b: u32, c: u32 }}\n\
-         @group(0) @binding(0) var<uniform> p: Params;\n\
-         @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;\n\
-         @group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;\n\
-         @compute @workgroup_size({workgroup})\n\
-         fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n  \
-           let x = src[gid.x % 64u];\n  let y = src[(gid.x + 1u) % 64u];"
-    );
-    for a in 0..acc {
-        let _ = writeln!(w, "  var c{a} = src[(gid.x + {a}u) % 64u];");
-    }
-    let _ = writeln!(w, "  for (var l = 0u; l < p.iters; l++) {{");
-    for a in 0..acc {
-        let mut e = format!("c{a}");
-        for _ in 0..chain {
-            e = format!("fma({e}, x, y)");
-        }
-        let _ = writeln!(w, "    c{a} = {e};");
-    }
-    let sum: Vec<String> = (0..acc).map(|a| format!("c{a}")).collect();
-    let _ = writeln!(w, "  }}\n  out[gid.x] = {};\n}}", sum.join(" + "));
-    s
-}
-
-/// Part 1b's kernel: part 1's loop (16 accumulators, 4 chained fmas per
-/// write) plus `loads` vec4 reads per iteration at addresses that differ
-/// per invocation, from a storage buffer or a staging texture; each read
-/// feeds one accumulator's multiplier, so none can be dropped.
-fn load_kernel(loads: usize, texture: bool) -> String {
+/// Parts 1 and 1b's kernel: `iters` loop iterations of `acc` accumulators,
+/// `chain` chained fmas per accumulator per iteration, plus `loads` vec4
+/// reads per iteration at addresses that differ per invocation (from a
+/// storage buffer, or a staging texture with `texture`); read f feeds
+/// accumulator f's multiplier, so none can be dropped. Addresses wrap at
+/// `p.len` vec4s.
+fn loop_kernel(acc: usize, chain: usize, workgroup: u32, loads: usize, texture: bool) -> String {
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -62,10 +33,11 @@ fn load_kernel(loads: usize, texture: bool) -> String {
          @group(0) @binding(0) var<uniform> p: Params;"
     );
     if texture {
+        let row = nli_wgpu::gpu::TEXTURE_ROW;
         let _ = writeln!(
             w,
             "@group(0) @binding(1) var src: texture_2d<f32>;\n\
-             fn load(i: u32) -> vec4<f32> {{ return textureLoad(src, vec2<u32>(i % 256u, i / 256u), 0); }}"
+             fn load(i: u32) -> vec4<f32> {{ return textureLoad(src, vec2<u32>(i % {row}u, i / {row}u), 0); }}"
         );
     } else {
         let _ = writeln!(
@@ -77,11 +49,11 @@ fn load_kernel(loads: usize, texture: bool) -> String {
     let _ = writeln!(
         w,
         "@group(0) @binding(3) var<storage, read_write> out: array<vec4<f32>>;\n\
-         @compute @workgroup_size(8)\n\
+         @compute @workgroup_size({workgroup})\n\
          fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{\n  \
            let x = load(gid.x % p.len);\n  let y = load((gid.x + 1u) % p.len);"
     );
-    for a in 0..16 {
+    for a in 0..acc {
         let _ = writeln!(w, "  var c{a} = load((gid.x + {a}u) % p.len);");
     }
     let _ = writeln!(w, "  for (var l = 0u; l < p.iters; l++) {{");
@@ -91,19 +63,19 @@ fn load_kernel(loads: usize, texture: bool) -> String {
             "    let t{f} = load((gid.x * 37u + l * {loads}u + {f}u) % p.len);"
         );
     }
-    for a in 0..16 {
+    for a in 0..acc {
         let mul = if a < loads {
             format!("t{a}")
         } else {
             "x".into()
         };
         let mut e = format!("c{a}");
-        for _ in 0..4 {
+        for _ in 0..chain {
             e = format!("fma({e}, {mul}, y)");
         }
         let _ = writeln!(w, "    c{a} = {e};");
     }
-    let sum: Vec<String> = (0..16).map(|a| format!("c{a}")).collect();
+    let sum: Vec<String> = (0..acc).map(|a| format!("c{a}")).collect();
     let _ = writeln!(w, "  }}\n  out[gid.x] = {};\n}}", sum.join(" + "));
     s
 }
@@ -209,9 +181,10 @@ fn main() {
         let name = format!("ceiling_alu_{acc}_{chain}_{wg}");
         let kernel = ctx
             .gpu
-            .generated_kernel(&name, "main", || arithmetic_kernel(acc, chain, wg));
+            .generated_kernel(&name, "main", || loop_kernel(acc, chain, wg, 0, false));
         let out = ctx.gpu.alloc((invocations * 16) as u64);
-        let params = [iters, 0, 0, 0];
+        // `src` holds 64 vec4s.
+        let params = [iters, 64, 0, 0];
         let groups = [(invocations as u32).div_ceil(wg), 1, 1];
         let run = || {
             ctx.gpu
@@ -241,7 +214,7 @@ fn main() {
             let name = format!("ceiling_loads_{loads}_{texture}");
             let kernel = ctx
                 .gpu
-                .generated_kernel(&name, "main", || load_kernel(loads, texture));
+                .generated_kernel(&name, "main", || loop_kernel(16, 4, 8, loads, texture));
             let out = ctx.gpu.alloc((invocations * 16) as u64);
             let params = [iters, len as u32, 0, 0];
             let groups = [(invocations as u32).div_ceil(8), 1, 1];
@@ -279,13 +252,14 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6656);
-    let subgroups = ctx.gpu.has_subgroups();
+    // The kernel's workgroup of 8 must be one whole subgroup.
+    let subgroups = ctx.gpu.summary.subgroup_size == Some(8);
     println!(
         "2. matmuls, {m} rows (engine: Ctx::matmul; subgroup kernel: {})",
         if subgroups {
             "loads shared by subgroupBroadcast"
         } else {
-            "skipped, the adapter has no subgroup operations"
+            "skipped, the adapter has no subgroups of 8"
         }
     );
     for (k, n) in [(64usize, 256usize), (64, 64), (256, 64)] {

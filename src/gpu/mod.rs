@@ -317,11 +317,6 @@ impl Gpu {
         view
     }
 
-    /// Whether kernels may use subgroup operations (`subgroupBroadcast` ..).
-    pub fn has_subgroups(&self) -> bool {
-        self.device.features().contains(wgpu::Features::SUBGROUP)
-    }
-
     pub fn limits(&self) -> &wgpu::Limits {
         &self.summary.limits
     }
