@@ -219,7 +219,9 @@ pub fn train_step(
     let x = ctx.indices(&batch.x, &[b, m, n]);
     let y = ctx.indices(&batch.y, &[b, m, n]);
     let settings = LossSettings::at_step(tc, step);
-    let parts = if tc.oracle_programs {
+    let parts = if tc.in_encoder_warmup(step) {
+        model.encoder_warmup_loss(ctx, &x, &y)
+    } else if tc.oracle_programs {
         let c = model.cfg();
         let z =
             crate::model::oracle_programs(ctx, &batch.program_index, m, c.program_len, c.codebook);
@@ -292,6 +294,11 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             mc.interpreter_identity_init != 0.0,
             &[Nli],
             "interpreter_identity_init starts NLI's recurrent interpreter as a copy of its input",
+        ),
+        (
+            tc.encoder_warmup > 0,
+            &[Nli, DLpn],
+            "encoder_warmup trains the inductor of NLI and D-LPN alone",
         ),
         (
             mc.inductor_fourier_positions,
@@ -509,7 +516,11 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             if run.model.kind == crate::model::ModelKind::Nli {
                 line["tau_d"] = serde_json::json!(tau_d);
             }
-            if done % tc.eval_every == 0 || done == end {
+            if tc.in_encoder_warmup(step) {
+                line["encoder_warmup"] = serde_json::json!(true);
+            }
+            // Nothing to validate while only the encoder trains.
+            if (done % tc.eval_every == 0 && !tc.in_encoder_warmup(step)) || done == end {
                 let preds = eval::predict_no_search(ctx, &model, &val_tasks, tc.tau_d_end);
                 let acc = eval::accuracy(&val_tasks, &preds);
                 line["val_id_accuracy"] = serde_json::json!(acc);

@@ -535,3 +535,76 @@ fn snapshots_keep_the_parameters_of_every_nth_step() {
     }
     nli_wgpu::train::load_model(&ctx, &snap).expect("a snapshot loads as a model");
 }
+
+#[test]
+fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
+    let ctx = ctx();
+    let dir = tmp("encoder-warmup");
+    let mut run = tiny_run(6);
+    run.train.encoder_warmup = 3;
+    run.train.checkpoint_every = 3;
+    run.train.log_every = 1;
+    // The schedule's clock starts after the warm-up.
+    let tc = &run.train;
+    assert_eq!(tc.temperatures(0), (tc.tau_e_start, tc.tau_d_start));
+    assert_eq!(tc.temperatures(3), (tc.tau_e_start, tc.tau_d_start));
+    let (e5, _) = tc.temperatures(5);
+    assert!(e5 < tc.tau_e_start && e5 > tc.tau_e_end, "{e5}");
+    let mut hard = tc.clone();
+    hard.hard_inductor_frac = 0.5;
+    let hard_steps: Vec<bool> = (0..6)
+        .map(|s| nli_wgpu::model::LossSettings::at_step(&hard, s).hard_inductor)
+        .collect();
+    // Half of the 3 steps after the warm-up, counted from step 3.
+    assert_eq!(hard_steps, [true, true, true, true, true, false]);
+
+    // Adam's first moment of a parameter stays exactly 0 until a gradient
+    // reaches it: after the warm-up only the inductor's encoder has one.
+    let moved = |ck: &nli_wgpu::checkpoint::Checkpoint, prefix: &str| {
+        ck.tensors
+            .iter()
+            .filter(|(n, _, _)| n.starts_with(&format!("{}{prefix}", checkpoint::ADAM_M)))
+            .any(|(_, _, d)| d.iter().any(|v| *v != 0.0))
+    };
+    train(&ctx, &opts(run.clone(), &dir, false, Some(3))).unwrap();
+    let warm = checkpoint::load(&dir).unwrap();
+    assert!(moved(&warm, "inductor.block"), "the encoder did not train");
+    assert!(
+        !moved(&warm, "interpreter."),
+        "the interpreter trained in the warm-up"
+    );
+    train(&ctx, &opts(run.clone(), &dir, true, None)).unwrap();
+    let after = checkpoint::load(&dir).unwrap();
+    assert!(
+        moved(&after, "interpreter."),
+        "the interpreter never trained"
+    );
+
+    // The metrics say which steps were the warm-up's: contrastive loss only.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for line in &lines {
+        let step = line["step"].as_u64().unwrap();
+        let warm = line["encoder_warmup"].as_bool().unwrap_or(false);
+        assert_eq!(warm, step <= 3, "step {step}: {line}");
+        if warm {
+            assert_eq!(line["recon"].as_f64(), Some(0.0));
+            assert_eq!(line["loss"], line["view_nce"]);
+        } else {
+            assert!(line["recon"].as_f64().unwrap() > 0.0, "{line}");
+        }
+    }
+
+    // Refused where it cannot run.
+    let mut bad = run.train.clone();
+    bad.encoder_warmup = 6;
+    assert_refused(&bad, "encoder_warmup");
+    let mut lpn = run.clone();
+    lpn.model.kind = nli_wgpu::model::ModelKind::Lpn;
+    let err = nli_wgpu::train::check_run(&opts(lpn, &tmp("warmup-lpn"), false, None))
+        .expect_err("LPN has no inductor");
+    assert!(err.to_string().contains("encoder_warmup"), "{err}");
+}

@@ -118,6 +118,9 @@ pub struct RunOverrides {
     /// Linear learning-rate warm-up steps [default: 0 for nli, 100 for the baselines]
     #[arg(long, help_heading = "Training")]
     pub warmup_steps: Option<usize>,
+    /// NLI, D-LPN: train only the inductor, on the views' contrastive loss, for the first N steps; the temperatures anneal over the steps after [default: 0]
+    #[arg(long, help_heading = "Training")]
+    pub encoder_warmup: Option<usize>,
     /// LPN: weight of the KL term
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub kl_beta: Option<f32>,
@@ -216,6 +219,7 @@ impl RunOverrides {
             keep_every,
             eval_tasks,
             warmup_steps,
+            encoder_warmup,
             kl_beta,
             lpn_train_grad,
             hard_inductor_frac,

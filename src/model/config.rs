@@ -231,6 +231,15 @@ pub struct TrainConfig {
     /// baselines use 100, BASELINES §0).
     #[serde(default)]
     pub warmup_steps: usize,
+    /// Encoder warm-up (NLI, D-LPN; 0 in SPEC): the first N steps train
+    /// only the inductor, on the views' contrastive loss alone (no
+    /// interpreter, no reconstruction); the temperature schedule and the
+    /// hard / no-SKIP fractions then run over the remaining steps as if
+    /// the run began there. Shift-P's encoder needs about 1500 such steps to
+    /// tell the shifts apart, which the full loss never gives it
+    /// (docs/experiments.md, runs 43 and 47).
+    #[serde(default)]
+    pub encoder_warmup: usize,
     /// LPN: weight of the KL term.
     #[serde(default = "default_kl_beta")]
     pub kl_beta: f32,
@@ -336,6 +345,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         keep_every: 0,
         eval_tasks: 200,
         warmup_steps: 0,
+        encoder_warmup: 0,
         kl_beta: default_kl_beta(),
         lpn_train_grad: 1,
         hard_inductor_frac: 0.0,
@@ -489,6 +499,13 @@ impl TrainConfig {
         if self.log_every == 0 || self.eval_every == 0 || self.checkpoint_every == 0 {
             return bad("log_every, eval_every and checkpoint_every must be positive".into());
         }
+        if self.encoder_warmup > 0 && self.encoder_warmup >= self.steps {
+            return bad(format!(
+                "encoder_warmup={} must be below steps={}: the warm-up trains the inductor \
+                 alone, and the run needs steps after it to train the rest",
+                self.encoder_warmup, self.steps
+            ));
+        }
         if self.lpn_train_grad > 1 {
             return bad(format!(
                 "lpn_train_grad={} must be 0 or 1",
@@ -553,10 +570,26 @@ impl TrainConfig {
         }
     }
 
+    /// Whether `step` is one of the encoder warm-up's.
+    pub fn in_encoder_warmup(&self, step: usize) -> bool {
+        step < self.encoder_warmup
+    }
+
+    /// `step` counted from the end of the encoder warm-up, and the steps
+    /// after it: the clock of the temperature schedule and of the hard /
+    /// no-SKIP fractions (the warm-up's own steps read as step 0).
+    pub fn main_phase(&self, step: usize) -> (usize, usize) {
+        (
+            step.saturating_sub(self.encoder_warmup),
+            self.steps.saturating_sub(self.encoder_warmup),
+        )
+    }
+
     /// Temperatures (tau_e, tau_d) at `step`: exponential from start to end
     /// over `anneal_frac` of the run.
     pub fn temperatures(&self, step: usize) -> (f32, f32) {
-        let horizon = (self.steps as f32 * self.anneal_frac).max(1.0);
+        let (step, steps) = self.main_phase(step);
+        let horizon = (steps as f32 * self.anneal_frac).max(1.0);
         let frac = (step as f32 / horizon).min(1.0);
         let interp = |a: f32, b: f32| a * (b / a).powf(frac);
         (

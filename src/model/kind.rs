@@ -80,6 +80,19 @@ impl Model {
         }
     }
 
+    /// The encoder warm-up's loss ([`super::encoder_warmup_loss`]) of a
+    /// program model; `train::check_run` refuses the warm-up for the others.
+    pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
+        let v = self.cfg().v;
+        match self {
+            Model::Nli(m) => super::encoder_warmup_loss(ctx, &m.inductor, x, y, v),
+            Model::DLpn(m) => super::encoder_warmup_loss(ctx, &m.inductor, x, y, v),
+            Model::InContext(_) | Model::Lpn(_) => {
+                panic!("the encoder warm-up needs an inductor (check_run refuses it here)")
+            }
+        }
+    }
+
     /// The NLI model, or an error naming `what` needs one.
     pub fn nli(&self, what: &str) -> Result<&Nli> {
         match self {

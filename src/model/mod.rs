@@ -507,6 +507,7 @@ impl LossSettings {
     /// The settings of `tc` at training step `step`.
     pub fn at_step(tc: &TrainConfig, step: usize) -> LossSettings {
         let (tau_e, tau_d) = tc.temperatures(step);
+        let (main_step, main_steps) = tc.main_phase(step);
         LossSettings {
             tau_e,
             tau_d,
@@ -519,9 +520,9 @@ impl LossSettings {
             view_nce_logits: tc.view_nce_logits,
             kl_beta: tc.kl_beta,
             latent_ascent: tc.lpn_train_grad > 0,
-            hard_inductor: (step as f32) < tc.hard_inductor_frac * tc.steps as f32,
+            hard_inductor: (main_step as f32) < tc.hard_inductor_frac * main_steps as f32,
             inductor_noise: tc.inductor_noise,
-            no_skip: (step as f32) < tc.no_skip_frac * tc.steps as f32,
+            no_skip: (main_step as f32) < tc.no_skip_frac * main_steps as f32,
             prob_floor: tc.prob_floor,
             noise: Some(StepNoise {
                 seed: tc.seed,
@@ -749,6 +750,34 @@ pub fn oracle_programs(
         }
     }
     ctx.tensor(&z, &[b, pairs, t, k])
+}
+
+/// The loss of the encoder warm-up ([`TrainConfig::encoder_warmup`]) of a
+/// program model's inductor on a batch x, y u32 [B, m, N]: the views'
+/// contrastive loss of the pooled slot embeddings, alone. Nothing is
+/// reconstructed: `recon` is 0 and `pred` all zeros (so the logged training
+/// accuracy is 0); `logits` are the leave-one-out token logits, for the
+/// count of distinct tokens.
+pub fn encoder_warmup_loss(
+    ctx: &Ctx,
+    inductor: &Inductor,
+    x: &Tensor,
+    y: &Tensor,
+    v: usize,
+) -> LossParts {
+    let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+    let (logits, views) = inductor.leave_one_out(ctx, x, y, WantViews::Embeddings);
+    let views = views.expect("leave_one_out returns the views it is asked for");
+    let (ea, eb) = &views.embeddings;
+    let nce = view_contrastive_loss(ctx, ea, eb, VIEW_CONTRAST_TEMPERATURE);
+    LossParts {
+        loss: nce.clone(),
+        recon: ctx.tensor(&[0.0], &[1]),
+        extra: vec![("view_nce", nce)],
+        logits: Some(logits),
+        pred: ctx.tensor(&vec![0.0; b * m * n * v], &[b * m, n, v]),
+        targets: ctx.reshape(y, &[b * m, n]),
+    }
 }
 
 /// min(x, cap) = x - relu(x - cap); x itself without a cap.
