@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use nli_wgpu::gpu::{TextureOperands, Tuning};
-use nli_wgpu::ops::matmul::{BlockKernel, Load, cpu_matmul};
+use nli_wgpu::ops::matmul::{BlockKernel, GeluEpilogue, Load, cpu_matmul};
 
 const TRANSPOSES: [(bool, bool); 4] = [(false, false), (true, false), (false, true), (true, true)];
 
@@ -200,8 +200,13 @@ fn generated_kernels_validate() {
                             rhs_texture: rhs_texture && rhs != Load::Scalar,
                             column_sums: false,
                             shared_rhs: false,
+                            gelu: GeluEpilogue::None,
                         };
                         validate_wgsl(&cfg.name(), &cfg.wgsl());
+                        for gelu in [GeluEpilogue::Apply, GeluEpilogue::Keep, GeluEpilogue::Grad] {
+                            let cfg = BlockKernel { gelu, ..cfg };
+                            validate_wgsl(&cfg.name(), &cfg.wgsl());
+                        }
                         let cfg = BlockKernel {
                             column_sums: true,
                             ..cfg
@@ -447,4 +452,134 @@ fn tuning_from_environment_is_checked() {
         let err = Tuning::from_lookup(env(pairs)).unwrap_err().to_string();
         assert!(err.contains(bad.0), "{bad:?}: {err}");
     }
+}
+
+/// The fused MLP (`mlp_residual`) against the CPU forward, and its
+/// gradients against the same MLP of separate ops (linear, GELU, linear on
+/// the residual), on every path of its epilogues: GELU in the block
+/// kernels' vec4 and scalar stores, after a split-k sum (a long input in
+/// the first product, a long output in the gradient's), after the general
+/// kernel (width 3), and with many rows (split-k weight gradients).
+#[test]
+fn fused_mlp_matches_cpu_and_the_separate_ops() {
+    use nli_wgpu::ops::mlp::cpu_mlp_residual;
+    let ctx = ctx();
+    let mut r = rng(700);
+    for (rows, d, f, e) in [
+        (33, 64, 256, 64),
+        (20, 8, 12, 8),
+        (6, 3, 6, 5),
+        (8, 512, 16, 8),
+        (8, 16, 16, 512),
+        (1000, 8, 12, 8),
+    ] {
+        let x = rand_vec(&mut r, rows * d, -1.0, 1.0);
+        let w1 = rand_vec(&mut r, d * f, -1.0, 1.0);
+        let b1 = rand_vec(&mut r, f, -1.0, 1.0);
+        let w2 = rand_vec(&mut r, f * e, -1.0, 1.0);
+        let b2 = rand_vec(&mut r, e, -1.0, 1.0);
+        let res = rand_vec(&mut r, rows * e, -1.0, 1.0);
+        let g = rand_vec(&mut r, rows * e, -1.0, 1.0);
+        let want = cpu_mlp_residual(&x, &w1, &b1, &w2, &b2, &res, (rows, d, f, e));
+        let what = format!("mlp {rows}x{d} -> {f} -> {e}");
+        let atol = 1e-5 * ((d * f) as f32).sqrt();
+        let params = || {
+            [
+                ctx.param(&x, &[rows, d]),
+                ctx.param(&w1, &[d, f]),
+                ctx.param(&b1, &[f]),
+                ctx.param(&w2, &[f, e]),
+                ctx.param(&b2, &[e]),
+                ctx.param(&res, &[rows, e]),
+            ]
+        };
+        // Without a tape (GELU applied in the stores, nothing kept).
+        {
+            let t = params();
+            let _g = ctx.no_grad();
+            let y = ctx.mlp_residual(&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
+            assert_close(
+                &format!("{what}, no grad"),
+                &ctx.read(&y),
+                &want,
+                1e-4,
+                atol,
+            );
+        }
+        let grads_of = |fused: bool| {
+            let t = params();
+            let y = if fused {
+                ctx.mlp_residual(&t[0], &t[1], &t[2], &t[3], &t[4], &t[5])
+            } else {
+                let hidden = ctx.gelu(&ctx.linear(&t[0], &t[1], Some(&t[2])));
+                ctx.linear_residual(&hidden, &t[3], Some(&t[4]), &t[5])
+            };
+            let out = ctx.read(&y);
+            let loss = ctx.sum_all(&ctx.mul(&y, &ctx.tensor(&g, &[rows, e])));
+            let grads = ctx.backward(&loss);
+            let dt: Vec<Vec<f32>> = t.iter().map(|p| ctx.read(grads.get(p).unwrap())).collect();
+            (out, dt)
+        };
+        let (out, fused) = grads_of(true);
+        assert_close(&what, &out, &want, 1e-4, atol);
+        let (_, separate) = grads_of(false);
+        for (name, (a, b)) in ["dx", "dw1", "db1", "dw2", "db2", "dres"]
+            .iter()
+            .zip(fused.iter().zip(&separate))
+        {
+            let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            assert_close(&format!("{what}: {name}"), a, b, 1e-4, 1e-5 * scale);
+        }
+    }
+}
+
+/// Which kernels the fused MLP runs: GELU in the products' stores (kept
+/// with the pre-activation under a tape, applied alone without one, and its
+/// derivative in the backward), never the elementwise GELU passes.
+#[test]
+fn fused_mlp_runs_gelu_in_the_product_stores() {
+    let ctx = ctx();
+    if !ctx.gpu.start_profile() {
+        eprintln!("skipped: the adapter has no timestamp queries");
+        return;
+    }
+    let mut r = rng(701);
+    let (rows, d, f) = (40, 16, 64);
+    let mut p = |shape: &[usize]| {
+        let n = shape.iter().product();
+        ctx.param(&rand_vec(&mut r, n, -1.0, 1.0), shape)
+    };
+    let t = [
+        p(&[rows, d]),
+        p(&[d, f]),
+        p(&[f]),
+        p(&[f, d]),
+        p(&[d]),
+        p(&[rows, d]),
+    ];
+    let forward = || ctx.mlp_residual(&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]);
+    let gelu_passes = |names: &[String]| {
+        names
+            .iter()
+            .filter(|k| k.contains(":gelu"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    {
+        let _g = ctx.no_grad();
+        let _ = ctx.read(&forward());
+    }
+    let names = profiled_kernels(&ctx);
+    assert!(names.iter().any(|k| k.contains("_ga_")), "{names:?}");
+    assert!(gelu_passes(&names).is_empty(), "{names:?}");
+    let y = forward();
+    let _ = ctx.read(&y);
+    let names = profiled_kernels(&ctx);
+    assert!(names.iter().any(|k| k.contains("_gk_")), "{names:?}");
+    assert!(gelu_passes(&names).is_empty(), "{names:?}");
+    let grads = ctx.backward(&ctx.sum_all(&y));
+    let _ = ctx.read(grads.get(&t[0]).unwrap());
+    let names = profiled_kernels(&ctx);
+    assert!(names.iter().any(|k| k.contains("_gg_")), "{names:?}");
+    assert!(gelu_passes(&names).is_empty(), "{names:?}");
 }

@@ -285,3 +285,25 @@ fn grad_nll_of_probabilities() {
         move |c, t| c.nll_probs(&t[0], &c.indices(&targets, &[7]), 1e-12),
     );
 }
+
+#[test]
+fn grad_mlp_residual() {
+    // The fused MLP: hidden widths 8 (vec4 stores, GELU in the block
+    // kernels' stores) and 6 (scalar stores); inputs of width 3 run the
+    // general kernel, whose GELU is a pass of its own. Default tolerances:
+    // the op is products and GELU, smooth everywhere.
+    for (d, f, e) in [(4, 8, 4), (3, 6, 5)] {
+        check(
+            &format!("mlp_residual d={d} f={f} e={e}"),
+            vec![
+                input(60, &[2, 3, d], -1.0, 1.0),
+                input(61, &[d, f], -1.0, 1.0),
+                input(62, &[f], -1.0, 1.0),
+                input(63, &[f, e], -1.0, 1.0),
+                input(64, &[e], -1.0, 1.0),
+                input(65, &[2, 3, e], -1.0, 1.0),
+            ],
+            |c, t| c.mlp_residual(&t[0], &t[1], &t[2], &t[3], &t[4], &t[5]),
+        );
+    }
+}

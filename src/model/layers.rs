@@ -238,7 +238,7 @@ impl Block {
         let a = ctx.attention_qkv(&self.wqkv.forward(ctx, &x), self.heads, false);
         let h = self.wo.forward_residual(ctx, &a, h);
         let x = self.ln2.forward(ctx, &h);
-        self.fc2
-            .forward_residual(ctx, &ctx.gelu(&self.fc1.forward(ctx, &x)), &h)
+        let (fc1, fc2) = (&self.fc1, &self.fc2);
+        ctx.mlp_residual(&x, &fc1.w, &fc1.b, &fc2.w, &fc2.b, &h)
     }
 }

@@ -232,6 +232,25 @@ impl Ctx {
         )
     }
 
+    /// GELU of `n` floats of `x` into a new storage (no tape).
+    pub(crate) fn gelu_storage(&self, x: &Storage, n: usize) -> Storage {
+        let out = self.alloc_f32(n);
+        self.gelu_storage_into(x, &out, n);
+        out
+    }
+
+    /// GELU of `n` floats of `x` into `out` (no tape).
+    pub(crate) fn gelu_storage_into(&self, x: &Storage, out: &Storage, n: usize) {
+        self.elementwise("gelu", n, 0.0, &[(A, x), (OUT, out)]);
+    }
+
+    /// `dy * gelu'(x)` on `n` floats into a new storage (no tape).
+    pub(crate) fn gelu_backward_storage(&self, x: &Storage, dy: &Storage, n: usize) -> Storage {
+        let out = self.alloc_f32(n);
+        self.elementwise("gelu_backward", n, 0.0, &[(A, x), (B, dy), (OUT, &out)]);
+        out
+    }
+
     /// GELU (tanh approximation).
     pub fn gelu(&self, x: &Tensor) -> Tensor {
         let out = self.unary("gelu", x, 0.0);

@@ -28,29 +28,73 @@ use crate::tensor::Tensor;
 
 /// What a product adds to its output as it stores it.
 #[derive(Clone, Copy, Default)]
-struct Epilogue<'a> {
+pub(crate) struct Epilogue<'a> {
     /// One value per output column (a linear layer's bias).
-    bias: Option<&'a Storage>,
+    pub bias: Option<&'a Storage>,
     /// One value per output element (a residual connection).
-    residual: Option<&'a Storage>,
+    pub residual: Option<&'a Storage>,
+    /// GELU on the sum (see [`GeluEpilogue`]), with `act` its second
+    /// buffer (laid out like C): where `Keep` puts GELU of the sum, and
+    /// the pre-activation whose GELU derivative `Grad` multiplies by.
+    pub gelu: GeluEpilogue,
+    pub act: Option<&'a Storage>,
     /// An output beside C (batch 1 only): R summed over k, one value per
     /// column of C. With R = dY this is a linear layer's bias gradient, read
     /// from the loads of its weight gradient instead of a pass of its own.
-    column_sums: Option<&'a Storage>,
+    pub column_sums: Option<&'a Storage>,
+}
+
+/// GELU (tanh approximation) in a product's stores: the MLP's first layer
+/// and its gradient ([`crate::ops::mlp`]), without a pass of their own over
+/// the MLP's hidden layer (the widest activation of a block).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GeluEpilogue {
+    /// C as it is.
+    #[default]
+    None,
+    /// GELU(C) (a forward pass that keeps nothing for a backward).
+    Apply,
+    /// C, and GELU(C) into the second buffer (binding 7): the
+    /// pre-activation and the activation, both kept for the backward.
+    Keep,
+    /// C * GELU'(a), a read from the second buffer (binding 7): the
+    /// gradient of the pre-activation a from that of the activation.
+    Grad,
+}
+
+impl GeluEpilogue {
+    fn tag(self) -> &'static str {
+        match self {
+            GeluEpilogue::None => "",
+            GeluEpilogue::Apply => "_ga",
+            GeluEpilogue::Keep => "_gk",
+            GeluEpilogue::Grad => "_gg",
+        }
+    }
 }
 
 /// A matrix operand: element (z, row, col) at
 /// `z * batch + row * row_stride + col * col_stride`.
 #[derive(Clone, Copy)]
-struct View<'a> {
-    s: &'a Storage,
-    batch: usize,
-    row: usize,
-    col: usize,
+pub(crate) struct View<'a> {
+    pub s: &'a Storage,
+    pub batch: usize,
+    pub row: usize,
+    pub col: usize,
 }
 
 impl<'a> View<'a> {
-    fn t(self) -> View<'a> {
+    /// A contiguous row-major `rows` x `cols` matrix (batch 1).
+    pub fn matrix(s: &'a Storage, rows: usize, cols: usize) -> View<'a> {
+        View {
+            s,
+            batch: rows * cols,
+            row: cols,
+            col: 1,
+        }
+    }
+
+    pub fn t(self) -> View<'a> {
         View {
             row: self.col,
             col: self.row,
@@ -119,6 +163,9 @@ pub struct BlockKernel {
     /// The row blocks of each k slice are padded to whole workgroups so that
     /// a subgroup never straddles two slices.
     pub shared_rhs: bool,
+    /// GELU in the stores (binding 7 for its second buffer); not with
+    /// split-k (it applies to the sum of the slices).
+    pub gelu: GeluEpilogue,
 }
 
 /// Words of the `Params` uniform shared by every matmul kernel.
@@ -135,7 +182,7 @@ impl BlockKernel {
     /// Identifies the generated source.
     pub fn name(&self) -> String {
         format!(
-            "matmul_block_{}x{}_{}{}_{}{}{}{}{}{}{}_wg{}",
+            "matmul_block_{}x{}_{}{}_{}{}{}{}{}{}{}{}_wg{}",
             self.rows,
             self.cols,
             self.lhs.tag(),
@@ -147,6 +194,7 @@ impl BlockKernel {
             if self.rhs_texture { "_tr" } else { "" },
             if self.column_sums { "_cs" } else { "" },
             if self.shared_rhs { "_sr" } else { "" },
+            self.gelu.tag(),
             self.workgroup
         )
     }
@@ -232,6 +280,26 @@ impl BlockKernel {
                 "@group(0) @binding(5) var<storage, read> res: array<{}>;\n",
                 elem(self.vec4_store)
             );
+        }
+        if self.gelu != GeluEpilogue::None {
+            write_gelu_functions(w, elem(self.vec4_store));
+        }
+        match self.gelu {
+            GeluEpilogue::Keep => {
+                let _ = writeln!(
+                    w,
+                    "@group(0) @binding(7) var<storage, read_write> act: array<{}>;\n",
+                    elem(self.vec4_store)
+                );
+            }
+            GeluEpilogue::Grad => {
+                let _ = writeln!(
+                    w,
+                    "@group(0) @binding(7) var<storage, read> act: array<{}>;\n",
+                    elem(self.vec4_store)
+                );
+            }
+            GeluEpilogue::None | GeluEpilogue::Apply => {}
         }
         let _ = writeln!(
             w,
@@ -402,9 +470,9 @@ impl BlockKernel {
                     };
                     let _ = writeln!(
                         w,
-                        "    if (j0 + {}u < p.n) {{ out[o / 4u + {g}u] = {}{res}; }}",
+                        "    if (j0 + {}u < p.n) {{ {} }}",
                         4 * g,
-                        sum(r, g)
+                        self.store(&format!("o / 4u + {g}u"), &format!("{}{res}", sum(r, g)))
                     );
                 } else {
                     for e in 0..4 {
@@ -415,11 +483,12 @@ impl BlockKernel {
                         };
                         let _ = writeln!(
                             w,
-                            "    if (j0 + {}u < p.n) {{ out[o + {}u] = {}.{}{res}; }}",
+                            "    if (j0 + {}u < p.n) {{ {} }}",
                             4 * g + e,
-                            4 * g + e,
-                            sum(r, g),
-                            XYZW[e as usize]
+                            self.store(
+                                &format!("o + {}u", 4 * g + e),
+                                &format!("{}.{}{res}", sum(r, g), XYZW[e as usize])
+                            )
                         );
                     }
                 }
@@ -428,6 +497,19 @@ impl BlockKernel {
         }
         let _ = writeln!(w, "}}");
         s
+    }
+
+    /// The statements that store `value` (an expression) at index `at` of
+    /// `out`, through the GELU epilogue.
+    fn store(&self, at: &str, value: &str) -> String {
+        match self.gelu {
+            GeluEpilogue::None => format!("out[{at}] = {value};"),
+            GeluEpilogue::Apply => format!("out[{at}] = gelu({value});"),
+            GeluEpilogue::Keep => {
+                format!("let v = {value}; out[{at}] = v; act[{at}] = gelu(v);")
+            }
+            GeluEpilogue::Grad => format!("out[{at}] = ({value}) * gelu_grad(act[{at}]);"),
+        }
     }
 
     /// The body of one loop iteration over `steps` (4 or 1) values of k
@@ -558,6 +640,27 @@ impl BlockKernel {
 
 const XYZW: [&str; 4] = ["x", "y", "z", "w"];
 
+/// `gelu` and `gelu_grad` on values of type `e` (f32 or vec4<f32>), the
+/// same arithmetic as `shaders/elementwise.wgsl`'s `gelu` and
+/// `gelu_backward`.
+fn write_gelu_functions(w: &mut String, e: &str) {
+    let _ = writeln!(
+        w,
+        "const GELU_C: f32 = 0.7978845608028654;\n\
+         fn gelu_tanh(x: {e}) -> {e} {{\n  \
+           let v = clamp(GELU_C * (x + 0.044715 * x * x * x), {e}(-15.0), {e}(15.0));\n  \
+           let e = exp(2.0 * v);\n  \
+           return (e - 1.0) / (e + 1.0);\n\
+         }}\n\
+         fn gelu(x: {e}) -> {e} {{ return 0.5 * x * (1.0 + gelu_tanh(x)); }}\n\
+         fn gelu_grad(x: {e}) -> {e} {{\n  \
+           let t = gelu_tanh(x);\n  \
+           let dt = GELU_C * (1.0 + 3.0 * 0.044715 * x * x) * (1.0 - t * t);\n  \
+           return 0.5 * (1.0 + t) + 0.5 * x * dt;\n\
+         }}\n"
+    );
+}
+
 fn round_up4(x: usize) -> usize {
     x.div_ceil(4) * 4
 }
@@ -598,7 +701,15 @@ fn block_size(x: usize, cap: u32) -> u32 {
 
 impl Ctx {
     /// C[z] = L[z] R[z], L: m x k, R: k x n, C contiguous [batch, m, n].
-    fn gemm(&self, l: View, r: View, batch: usize, m: usize, n: usize, k: usize) -> Storage {
+    pub(crate) fn gemm(
+        &self,
+        l: View,
+        r: View,
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Storage {
         self.gemm_epilogue(l, r, batch, m, n, k, Epilogue::default())
             .0
     }
@@ -607,9 +718,11 @@ impl Ctx {
     /// `bias`: n floats, and `res[z, i, j]`, laid out like C), and R summed
     /// over k into `epi.column_sums` (n floats) when the product runs a
     /// block kernel with batch 1: the bool says whether they were written
-    /// (else the caller sums them itself).
+    /// (else the caller sums them itself). The GELU epilogue applies to the
+    /// sum of all that, in the stores, or in a pass after a split-k sum or
+    /// the general kernel.
     #[allow(clippy::too_many_arguments)]
-    fn gemm_epilogue(
+    pub(crate) fn gemm_epilogue(
         &self,
         l: View,
         r: View,
@@ -703,6 +816,11 @@ impl Ctx {
             residual: epi.residual.is_some() && splits == 1,
             workgroup,
             column_sums: epi.column_sums.is_some() && batch == 1,
+            gelu: if splits == 1 {
+                epi.gelu
+            } else {
+                GeluEpilogue::None
+            },
             // Shared R reads pad each slice's row blocks to whole
             // workgroups: only where that adds at most an eighth (products
             // with few rows, such as the dW products, would mostly pad).
@@ -761,6 +879,9 @@ impl Ctx {
             if let Some(res) = epi.residual {
                 buffers.push((5, res));
             }
+            if matches!(epi.gelu, GeluEpilogue::Keep | GeluEpilogue::Grad) {
+                buffers.push((7, epi.act.expect("the GELU epilogue's second buffer")));
+            }
             self.gpu
                 .dispatch_textured(&kernel, &params, &buffers, textures, groups);
             return (out, written);
@@ -790,13 +911,23 @@ impl Ctx {
         (self.apply_epilogue(out, epi, batch * m, n), written)
     }
 
-    /// C (`rows` x `n`) plus the bias and the residual of `epi`, for the
-    /// paths that do not fuse them into the product's stores.
+    /// C (`rows` x `n`) plus the bias and the residual of `epi`, then its
+    /// GELU, for the paths that do not fuse them into the product's stores.
     fn apply_epilogue(&self, c: Storage, epi: Epilogue, rows: usize, n: usize) -> Storage {
         self.add_bias(&c, epi.bias, rows, n);
-        match epi.residual {
+        let c = match epi.residual {
             None => c,
             Some(res) => self.add_storage(&c, res, rows * n),
+        };
+        let act = || epi.act.expect("the GELU epilogue's second buffer");
+        match epi.gelu {
+            GeluEpilogue::None => c,
+            GeluEpilogue::Apply => self.gelu_storage(&c, rows * n),
+            GeluEpilogue::Keep => {
+                self.gelu_storage_into(&c, act(), rows * n);
+                c
+            }
+            GeluEpilogue::Grad => self.gelu_backward_storage(act(), &c, rows * n),
         }
     }
 
@@ -945,7 +1076,7 @@ impl Ctx {
         let epi = Epilogue {
             bias: bias.map(|c| c.storage()),
             residual: residual.map(|r| r.storage()),
-            column_sums: None,
+            ..Epilogue::default()
         };
         let out = self.gemm_epilogue(av, bv, batch, m, n, k, epi).0;
         let (a2, b2) = (a.clone(), b.clone());

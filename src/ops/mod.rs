@@ -7,6 +7,7 @@ pub mod embedding;
 pub mod gumbel;
 pub mod layer_norm;
 pub mod matmul;
+pub mod mlp;
 pub mod reduce;
 pub mod shape;
 pub mod skip_gate;
