@@ -49,6 +49,13 @@ impl Adam {
         }
     }
 
+    /// Forget every moment and the step count: the next step is a first
+    /// step.
+    pub fn restart(&mut self) {
+        self.t = 0;
+        self.moments.clear();
+    }
+
     /// Update `params` in place from `grads` (parameters without a gradient
     /// are left alone). Returns a one-element tensor holding the squared
     /// global gradient norm before clipping (read it only when needed).

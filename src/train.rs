@@ -32,6 +32,10 @@ pub struct TrainOptions {
     pub out_dir: PathBuf,
     /// Continue from the checkpoint in `out_dir`.
     pub resume: bool,
+    /// A fresh run (step 0, a fresh optimiser) whose parameters start as
+    /// those of this checkpoint or snapshot (same model config), instead
+    /// of a random initialisation.
+    pub init_from: Option<PathBuf>,
     /// Stop after this many completed steps (with a checkpoint), before the
     /// end of the schedule.
     pub stop_after: Option<usize>,
@@ -219,6 +223,11 @@ pub fn train_step(
     let x = ctx.indices(&batch.x, &[b, m, n]);
     let y = ctx.indices(&batch.y, &[b, m, n]);
     let settings = LossSettings::at_step(tc, step);
+    if tc.encoder_warmup > 0 && step == tc.encoder_warmup {
+        // The rest of the model trains from here: a fresh optimiser, so
+        // that its moments and bias correction start with it.
+        adam.restart();
+    }
     let parts = if tc.in_encoder_warmup(step) {
         model.encoder_warmup_loss(ctx, &x, &y)
     } else if tc.oracle_programs {
@@ -313,6 +322,22 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             )));
         }
     }
+    if let Some(from) = &opts.init_from {
+        if opts.resume {
+            return Err(Error::Config(
+                "--init-from starts a new run; --resume continues one: pass one of them".into(),
+            ));
+        }
+        let ckpt = checkpoint::load(from)?;
+        if ckpt.config.model != opts.run.model {
+            return Err(Error::Config(format!(
+                "--init-from {}: its model config {:?} differs from this run's {:?}",
+                from.display(),
+                ckpt.config.model,
+                opts.run.model
+            )));
+        }
+    }
     let ckpt_path = checkpoint::checkpoint_path(&opts.out_dir);
     if opts.resume && !ckpt_path.exists() {
         return Err(Error::Config(format!(
@@ -374,8 +399,11 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 }
             }
         }
-        adam.t = ckpt.step as u64;
+        adam.t = tc.adam_steps(ckpt.step) as u64;
         (model, ckpt.step)
+    } else if let Some(from) = &opts.init_from {
+        // check_run compared the model configs.
+        (load_model(ctx, &checkpoint::load(from)?)?, 0)
     } else {
         (
             Model::build(ctx, &run.model, &mut RandomInit::new(tc.seed)),

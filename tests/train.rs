@@ -32,6 +32,7 @@ fn opts(
         run,
         out_dir: dir.to_path_buf(),
         resume,
+        init_from: None,
         stop_after,
         progress: false,
         before_step: None,
@@ -607,4 +608,70 @@ fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
     let err = nli_wgpu::train::check_run(&opts(lpn, &tmp("warmup-lpn"), false, None))
         .expect_err("LPN has no inductor");
     assert!(err.to_string().contains("encoder_warmup"), "{err}");
+}
+
+#[test]
+fn resuming_after_the_encoder_warmup_equals_an_uninterrupted_run() {
+    // Adam restarts at the end of the warm-up; a run resumed after it must
+    // take up the restarted step count, not the run's.
+    let ctx = ctx();
+    let mut run = tiny_run(6);
+    run.train.encoder_warmup = 2;
+    let (a, b) = (tmp("warm-whole"), tmp("warm-resumed"));
+    train(&ctx, &opts(run.clone(), &a, false, None)).unwrap();
+    train(&ctx, &opts(run.clone(), &b, false, Some(4))).unwrap();
+    train(&ctx, &opts(run, &b, true, None)).unwrap();
+    let (ca, cb) = (checkpoint::load(&a).unwrap(), checkpoint::load(&b).unwrap());
+    for ((na, _, da), (_, _, db)) in ca.tensors.iter().zip(&cb.tensors) {
+        assert_eq!(
+            da, db,
+            "{na} differs between the resumed and the uninterrupted run"
+        );
+    }
+}
+
+#[test]
+fn a_run_can_start_from_another_runs_parameters() {
+    let ctx = ctx();
+    let (src, dst) = (tmp("init-src"), tmp("init-dst"));
+    let run = tiny_run(3);
+    train(&ctx, &opts(run.clone(), &src, false, None)).unwrap();
+    let start = checkpoint::load(&src).unwrap();
+    let mut o = opts(run.clone(), &dst, false, None);
+    o.init_from = Some(src.clone());
+    // Before its first step the model holds the source's parameters.
+    let seen = std::rc::Rc::new(std::cell::Cell::new(false));
+    let seen2 = seen.clone();
+    let want: Vec<(String, Vec<f32>)> = start
+        .tensors
+        .iter()
+        .filter(|(n, _, _)| !n.starts_with("adam."))
+        .map(|(n, _, d)| (n.clone(), d.clone()))
+        .collect();
+    o.before_step = Some(Box::new(move |ctx, step, model| {
+        if step == 0 {
+            for (name, t) in model.params() {
+                let (_, d) = want.iter().find(|(n, _)| n == name).expect(name);
+                assert_eq!(&ctx.read(t), d, "{name}");
+            }
+            seen2.set(true);
+        }
+    }));
+    let done = train(&ctx, &o).unwrap();
+    assert!(seen.get());
+    // A new run: from step 0 to the end of its own schedule.
+    assert_eq!(done.steps_done, 3);
+    assert_eq!(checkpoint::load(&dst).unwrap().step, 3);
+
+    // Refused: another model's parameters, and with --resume.
+    let mut other = run.clone();
+    other.model.d *= 2;
+    let mut o = opts(other, &tmp("init-other"), false, None);
+    o.init_from = Some(src.clone());
+    let err = nli_wgpu::train::check_run(&o).expect_err("another model config");
+    assert!(err.to_string().contains("--init-from"), "{err}");
+    let mut o = opts(run, &src, true, None);
+    o.init_from = Some(src.clone());
+    let err = nli_wgpu::train::check_run(&o).expect_err("with --resume");
+    assert!(err.to_string().contains("--resume"), "{err}");
 }

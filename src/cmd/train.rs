@@ -35,6 +35,9 @@ pub struct TrainArgs {
     /// Continue the run in --out from its checkpoint
     #[arg(long)]
     pub resume: bool,
+    /// Start a new run from the parameters of this checkpoint or snapshot (same model settings; step 0, fresh optimiser)
+    #[arg(long, conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
     /// Stop after this many steps (with a checkpoint) without changing the schedule
     #[arg(long)]
     pub stop_after: Option<usize>,
@@ -317,6 +320,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         run,
         out_dir: out.clone(),
         resume: args.resume,
+        init_from: args.init_from.clone(),
         stop_after: args.stop_after,
         progress: !args.quiet,
         before_step: None,

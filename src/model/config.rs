@@ -237,7 +237,8 @@ pub struct TrainConfig {
     /// hard / no-SKIP fractions then run over the remaining steps as if
     /// the run began there. Shift-P's encoder needs about 1500 such steps to
     /// tell the shifts apart, which the full loss never gives it
-    /// (docs/experiments.md, runs 43 and 47).
+    /// (docs/experiments.md, runs 43 and 47). Adam restarts at its end (the
+    /// rest of the model starts training there).
     #[serde(default)]
     pub encoder_warmup: usize,
     /// LPN: weight of the KL term.
@@ -583,6 +584,16 @@ impl TrainConfig {
             step.saturating_sub(self.encoder_warmup),
             self.steps.saturating_sub(self.encoder_warmup),
         )
+    }
+
+    /// Adam's step count after `step` steps: it restarts at the end of the
+    /// encoder warm-up.
+    pub fn adam_steps(&self, step: usize) -> usize {
+        if self.encoder_warmup > 0 && step >= self.encoder_warmup {
+            step - self.encoder_warmup
+        } else {
+            step
+        }
     }
 
     /// Temperatures (tau_e, tau_d) at `step`: exponential from start to end

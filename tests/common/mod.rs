@@ -79,6 +79,7 @@ pub fn train_tiny(
             run,
             out_dir: dir.to_path_buf(),
             resume: false,
+            init_from: None,
             stop_after: None,
             progress: false,
             before_step: None,
