@@ -493,6 +493,30 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
             (nce, nli_wgpu::model::LOG_PROB_FLOOR)
         );
     }
+    // On Shift-P NLI's cpu preset adds the encoder warm-up before SPEC's
+    // schedule; not on the other suites, nor for the baselines.
+    use nli_wgpu::model::config::{CPU_SHIFT_P_ENCODER_WARMUP, suite_preset};
+    use nli_wgpu::tasks::Suite;
+    for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
+        for kind in [
+            ModelKind::Nli,
+            ModelKind::DLpn,
+            ModelKind::InContext,
+            ModelKind::Lpn,
+        ] {
+            let (smc, stc) = suite_preset("cpu", kind, suite, 20, 10).unwrap();
+            let (mc, tc) = preset_for("cpu", kind, 20, 10).unwrap();
+            assert_eq!(smc, mc);
+            if suite == Suite::ShiftP && kind == ModelKind::Nli {
+                assert_eq!(stc.encoder_warmup, CPU_SHIFT_P_ENCODER_WARMUP);
+                assert_eq!(stc.steps, tc.steps + CPU_SHIFT_P_ENCODER_WARMUP);
+                assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
+                stc.validate().unwrap();
+            } else {
+                assert_eq!(stc, tc, "{suite:?} {kind:?}");
+            }
+        }
+    }
     // tiny and gpu stay SPEC's for NLI.
     for name in ["tiny", "gpu"] {
         assert_eq!(

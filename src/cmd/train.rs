@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use nli_wgpu::Ctx;
-use nli_wgpu::model::config::preset_for;
+use nli_wgpu::model::config::suite_preset;
 use nli_wgpu::model::{ModelKind, RunConfig};
 use nli_wgpu::train::{TrainOptions, train};
 
@@ -23,7 +23,7 @@ pub struct TrainArgs {
     /// Model kind: nli, or a baseline of the paper's Table 1: in-context, lpn, d-lpn [default: nli]
     #[arg(long)]
     pub model: Option<String>,
-    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --view-nce-weight 5 --prob-floor 1e-4)
+    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --view-nce-weight 5 --prob-floor 1e-4, and on shift-p --encoder-warmup 1800 before SPEC's 3600 steps)
     #[arg(long, default_value = "cpu")]
     pub preset: String,
     /// JSON file with any part of the run config, e.g. {"train": {"steps": 500}}
@@ -289,7 +289,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             Some(kind) => kind.parse()?,
             None => ModelKind::Nli,
         };
-        let (model, train) = preset_for(&args.preset, kind, cfg.n, cfg.v)?;
+        let (model, train) = suite_preset(&args.preset, kind, suite, cfg.n, cfg.v)?;
         RunConfig {
             suite: suite.name().to_string(),
             model,
