@@ -12,11 +12,10 @@ use nli_wgpu::train::{load_model, suite_config};
 
 /// Hard-program ID accuracy without search that each shipped model must
 /// keep, on the first 50 tasks of its fixed ID test set (models/README.md
-/// records what each reaches on 200: 1.00 for both). Shift-P did not learn
-/// its suite (models/README.md): for it only the loss bound below applies.
+/// records what each reaches on 200: 1.00 for all three).
 fn min_id_accuracy(suite: &str) -> Option<f32> {
     match suite {
-        "shift-l" | "comp-i" => Some(0.95),
+        "shift-l" | "shift-p" | "comp-i" => Some(0.95),
         _ => None,
     }
 }
@@ -81,11 +80,12 @@ fn shipped_models_are_small_load_and_solve_id_tasks() {
 
 /// The token probe and the specification-dependence measure of `inspect
 /// --probe`, on what the shipped models are known to do: Shift-L's token 2
-/// is a shift by one; Shift-P's inductor writes the same program whatever
-/// the specification, Shift-L's does not.
+/// is a shift by one; Shift-P writes each of its five shifts as a token of
+/// its own, which run alone computes that shift; both inductors read their
+/// specification.
 #[test]
 fn probe_and_spec_dependence_read_the_shipped_models() {
-    use nli_wgpu::inspect::{probe_tokens, spec_dependence};
+    use nli_wgpu::inspect::{family_programs, probe_tokens, spec_dependence};
     let ctx = ctx();
     let dependence = |suite: &str| {
         let ckpt = nli_wgpu::shipped::load("nli", suite).unwrap();
@@ -94,23 +94,42 @@ fn probe_and_spec_dependence_read_the_shipped_models() {
         let tasks = test_set(s, Split::Id, s.test_seed(Split::Id), 20, &cfg).unwrap();
         let nli = model.nli("test").unwrap();
         let dep = spec_dependence(&ctx, nli, &tasks);
+        let probes = probe_tokens(&ctx, nli, ckpt.config.train.tau_d_end, 20, 1);
+        assert_eq!(probes.len(), nli.cfg.codebook - 1, "every token but SKIP");
+        let matches = |token: u32| {
+            probes
+                .iter()
+                .find(|p| p.token == token)
+                .unwrap()
+                .matches
+                .clone()
+        };
         if suite == "shift-l" {
-            let probes = probe_tokens(&ctx, nli, ckpt.config.train.tau_d_end, 20, 1);
-            let two = probes.iter().find(|p| p.token == 2).unwrap();
-            assert_eq!(two.matches[0].0, "shl_1", "{:?}", two.matches);
-            assert!(two.matches[0].1 > 0.99, "{:?}", two.matches);
-            assert_eq!(probes.len(), nli.cfg.codebook - 1, "every token but SKIP");
+            let two = matches(2);
+            assert_eq!(two[0].0, "shl_1", "{two:?}");
+            assert!(two[0].1 > 0.99, "{two:?}");
+        } else {
+            let families = s.programs(Split::Id, &cfg).unwrap();
+            let written = family_programs(&ctx, nli, &families, &cfg, 10, 3);
+            let mut tokens = Vec::new();
+            for f in &written {
+                assert_eq!(f.top_program.len(), 1, "{f:?}");
+                let m = matches(f.top_program[0]);
+                assert_eq!(m[0].0, f.family, "{f:?}: {m:?}");
+                assert!(m[0].1 > 0.99, "{f:?}: {m:?}");
+                tokens.push(f.top_program[0]);
+            }
+            tokens.sort_unstable();
+            tokens.dedup();
+            assert_eq!(tokens.len(), 5, "{written:?}");
         }
         dep
     };
-    let p = dependence("shift-p");
-    let l = dependence("shift-l");
-    assert!(
-        p.mean_tv_distance < 0.01 && p.argmax_agreement > 0.99,
-        "{p:?}"
-    );
-    assert!(
-        l.mean_tv_distance > 0.05 && l.argmax_agreement < 0.95,
-        "{l:?}"
-    );
+    for suite in ["shift-p", "shift-l"] {
+        let d = dependence(suite);
+        assert!(
+            d.mean_tv_distance > 0.05 && d.argmax_agreement < 0.95,
+            "{suite}: {d:?}"
+        );
+    }
 }
