@@ -911,6 +911,35 @@ impl Ctx {
         (self.apply_epilogue(out, epi, batch * m, n), written)
     }
 
+    /// A weight's gradient `x^T dy` (k x n; x: `rows` x k, dy [rows, n])
+    /// when `weight`, and its bias's gradient, dy's column sums, when
+    /// `bias`: out of the weight gradient's product where its kernel gives
+    /// them, else summed on their own.
+    pub(crate) fn weight_bias_grads(
+        &self,
+        x: View,
+        dy: &Tensor,
+        k: usize,
+        weight: bool,
+        bias: bool,
+    ) -> (Option<Storage>, Option<Tensor>) {
+        let (rows, n) = (dy.dim(0), dy.dim(1));
+        let sums = bias.then(|| self.alloc_f32(n));
+        let dw = weight.then(|| {
+            let epi = Epilogue {
+                column_sums: sums.as_ref(),
+                ..Epilogue::default()
+            };
+            let dyv = View::matrix(dy.storage(), rows, n);
+            self.gemm_epilogue(x.t(), dyv, 1, k, n, rows, epi)
+        });
+        let db = sums.map(|s| match &dw {
+            Some((_, true)) => self.wrap(&[n], s),
+            _ => self.sum_axis(dy, 0),
+        });
+        (dw.map(|(s, _)| s), db)
+    }
+
     /// C (`rows` x `n`) plus the bias and the residual of `epi`, then its
     /// GELU, for the paths that do not fuse them into the product's stores.
     fn apply_epilogue(&self, c: Storage, epi: Epilogue, rows: usize, n: usize) -> Storage {
@@ -1119,15 +1148,11 @@ impl Ctx {
             let db = if b2.requires_grad() {
                 let s = if trans_b {
                     ctx.gemm(gv.t(), av, batch, n, k, m)
-                } else if bias_needs_grad && batch == 1 {
-                    let sums = ctx.alloc_f32(n);
-                    let epi = Epilogue {
-                        column_sums: Some(&sums),
-                        ..Epilogue::default()
-                    };
-                    let (s, written) = ctx.gemm_epilogue(av.t(), gv, 1, k, n, m, epi);
-                    fused_dbias = written.then(|| ctx.wrap(&[n], sums));
-                    s
+                } else if batch == 1 {
+                    let g2 = ctx.reshape(g, &[m, n]);
+                    let (dw, dbias) = ctx.weight_bias_grads(av, &g2, k, true, bias_needs_grad);
+                    fused_dbias = dbias;
+                    dw.expect("the weight gradient was asked for")
                 } else {
                     ctx.gemm(av.t(), gv, batch, k, n, m)
                 };

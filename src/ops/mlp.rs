@@ -92,26 +92,14 @@ impl Ctx {
         self.op_output("mlp", shape, y, &inputs, move |ctx, dy| {
             let w1v = View::matrix(w1c.storage(), d, f);
             let w2v = View::matrix(w2c.storage(), f, e);
-            // A weight's gradient X^T dY (X: `xs`, rows x k; dY: rows x n),
-            // with its bias's gradient (dY's column sums) out of the same
-            // product where the kernel gives them, else summed on its own.
+            // A weight's gradient X^T dY (X: `xs`, rows x k; dY: rows x n)
+            // and its bias's.
             let weight_grads = |xs: &Storage, k: usize, dy: &Tensor, w: &Tensor, b: &Tensor| {
                 let n = dy.dim(1);
-                let sums = b.requires_grad().then(|| ctx.alloc_f32(n));
-                let dw = w.requires_grad().then(|| {
-                    let epi = Epilogue {
-                        column_sums: sums.as_ref(),
-                        ..Epilogue::default()
-                    };
-                    let xv = View::matrix(xs, rows, k);
-                    let dyv = View::matrix(dy.storage(), rows, n);
-                    ctx.gemm_epilogue(xv.t(), dyv, 1, k, n, rows, epi)
-                });
-                let db = sums.map(|s| match &dw {
-                    Some((_, true)) => ctx.wrap(&[n], s),
-                    _ => ctx.sum_axis(dy, 0),
-                });
-                (dw.map(|(s, _)| ctx.wrap(&[k, n], s)), db)
+                let xv = View::matrix(xs, rows, k);
+                let (dw, db) =
+                    ctx.weight_bias_grads(xv, dy, k, w.requires_grad(), b.requires_grad());
+                (dw.map(|s| ctx.wrap(&[k, n], s)), db)
             };
             let dy2 = ctx.reshape(dy, &[rows, e]);
             let (dw2, db2) = weight_grads(&g, f, &dy2, &w2c, &b2c);
