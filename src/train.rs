@@ -369,6 +369,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     let adam_cfg = AdamConfig {
         lr: tc.lr,
         max_grad_norm: tc.grad_clip,
+        weight_decay: tc.weight_decay,
         ..AdamConfig::default()
     };
     let mut adam = Adam::new(adam_cfg);

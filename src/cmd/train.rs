@@ -121,6 +121,9 @@ pub struct RunOverrides {
     /// Linear learning-rate warm-up steps [default: 0 for nli, 100 for the baselines]
     #[arg(long, help_heading = "Training")]
     pub warmup_steps: Option<usize>,
+    /// Decoupled weight decay (AdamW; BASELINES' [C] settings: 1e-4 with --lr 4e-4 --batch 128) [default: 0, plain Adam]
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
+    pub weight_decay: Option<f32>,
     /// NLI, D-LPN: train only the inductor, on the views' contrastive loss, for the first N steps; the temperatures anneal over the steps after [default: 0]
     #[arg(long, help_heading = "Training")]
     pub encoder_warmup: Option<usize>,
@@ -222,6 +225,7 @@ impl RunOverrides {
             keep_every,
             eval_tasks,
             warmup_steps,
+            weight_decay,
             encoder_warmup,
             kl_beta,
             lpn_train_grad,

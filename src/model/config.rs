@@ -231,6 +231,12 @@ pub struct TrainConfig {
     /// baselines use 100, BASELINES §0).
     #[serde(default)]
     pub warmup_steps: usize,
+    /// Decoupled weight decay (AdamW): each step also takes lr x
+    /// weight_decay x the parameter off it. 0 (SPEC, BASELINES §0's
+    /// settings) is plain Adam; BASELINES' [C] settings use AdamW (optax's
+    /// default decay 1e-4) at lr 4e-4, batch 128.
+    #[serde(default)]
+    pub weight_decay: f32,
     /// Encoder warm-up (NLI, D-LPN; 0 in SPEC): the first N steps train
     /// only the inductor, on the views' contrastive loss alone (no
     /// interpreter, no reconstruction); the temperature schedule and the
@@ -346,6 +352,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         keep_every: 0,
         eval_tasks: 200,
         warmup_steps: 0,
+        weight_decay: 0.0,
         encoder_warmup: 0,
         kl_beta: default_kl_beta(),
         lpn_train_grad: 1,
@@ -515,6 +522,12 @@ impl TrainConfig {
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad(format!("lr={} must be positive", self.lr));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(format!(
+                "weight_decay={} must be zero or positive",
+                self.weight_decay
+            ));
         }
         if !(self.anneal_frac > 0.0 && self.anneal_frac <= 1.0) {
             return bad(format!(
