@@ -494,7 +494,8 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
         );
     }
     // On Shift-P NLI's cpu preset adds the encoder warm-up before SPEC's
-    // schedule; not on the other suites, nor for the baselines.
+    // schedule, and D-LPN's (NLI's loss and schedule); not on the other
+    // suites, nor for the other baselines.
     use nli_wgpu::model::config::{CPU_SHIFT_P_ENCODER_WARMUP, suite_preset};
     use nli_wgpu::tasks::Suite;
     for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
@@ -507,7 +508,7 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
             let (smc, stc) = suite_preset("cpu", kind, suite, 20, 10).unwrap();
             let (mc, tc) = preset_for("cpu", kind, 20, 10).unwrap();
             assert_eq!(smc, mc);
-            if suite == Suite::ShiftP && kind == ModelKind::Nli {
+            if suite == Suite::ShiftP && matches!(kind, ModelKind::Nli | ModelKind::DLpn) {
                 assert_eq!(stc.encoder_warmup, CPU_SHIFT_P_ENCODER_WARMUP);
                 assert_eq!(stc.steps, tc.steps + CPU_SHIFT_P_ENCODER_WARMUP);
                 assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
