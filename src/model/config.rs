@@ -481,9 +481,8 @@ pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
 /// [`preset_for`] for training on `suite`: NLI's and D-LPN's `cpu` preset
 /// on Shift-P adds the encoder warm-up ([`CPU_SHIFT_P_ENCODER_WARMUP`]
 /// steps, added to the run's steps so that SPEC's schedule follows it
-/// whole). Shift-L and
-/// Comp-I learn without it, and their shipped models were trained without
-/// it.
+/// whole). Shift-L and Comp-I learn without it, and their shipped models
+/// were trained without it.
 pub fn suite_preset(
     name: &str,
     kind: ModelKind,
