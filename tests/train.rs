@@ -495,8 +495,11 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
     }
     // On Shift-P NLI's cpu preset adds the encoder warm-up before SPEC's
     // schedule, and D-LPN's (NLI's loss and schedule); not on the other
-    // suites, nor for the other baselines.
-    use nli_wgpu::model::config::{CPU_SHIFT_P_ENCODER_WARMUP, suite_preset};
+    // suites, nor for the other baselines. On Shift-L NLI's drops the
+    // contrastive loss.
+    use nli_wgpu::model::config::{
+        CPU_PROB_FLOOR, CPU_SHIFT_P_ENCODER_WARMUP, TrainConfig, suite_preset,
+    };
     use nli_wgpu::tasks::Suite;
     for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
         for kind in [
@@ -513,6 +516,18 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
                 assert_eq!(stc.steps, tc.steps + CPU_SHIFT_P_ENCODER_WARMUP);
                 assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
                 stc.validate().unwrap();
+            } else if suite == Suite::ShiftL && kind == ModelKind::Nli {
+                // NLI on Shift-L: the floor alone, no contrastive loss.
+                assert_eq!(stc.view_nce_weight, 0.0);
+                assert_eq!(stc.prob_floor, CPU_PROB_FLOOR);
+                assert_eq!(
+                    TrainConfig {
+                        view_nce_weight: tc.view_nce_weight,
+                        ..stc
+                    },
+                    tc
+                );
+                assert!(tc.view_nce_weight > 0.0);
             } else {
                 assert_eq!(stc, tc, "{suite:?} {kind:?}");
             }

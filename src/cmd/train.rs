@@ -23,7 +23,7 @@ pub struct TrainArgs {
     /// Model kind: nli, or a baseline of the paper's Table 1: in-context, lpn, d-lpn [default: nli]
     #[arg(long)]
     pub model: Option<String>,
-    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --view-nce-weight 5 --prob-floor 1e-4, and on shift-p --encoder-warmup 1800 before SPEC's 3600 steps; D-LPN's takes the contrastive loss and the warm-up too)
+    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --prob-floor 1e-4 and, on shift-p and comp-i, --view-nce-weight 5, and on shift-p --encoder-warmup 1800 before SPEC's 3600 steps; D-LPN's takes the contrastive loss on every suite and the warm-up too)
     #[arg(long, default_value = "cpu")]
     pub preset: String,
     /// JSON file with any part of the run config, e.g. {"train": {"steps": 500}}
