@@ -132,16 +132,39 @@ fn sizes_that_are_multiples_of_4_run_the_vec4_kernels() {
     let g = ctx.tensor(&[1.0; 17], &[17]);
     let _ = ctx.read(&ctx.gelu(&ctx.add(&x4, &x4)));
     let _ = ctx.read(&ctx.gelu(&x1));
-    let x12 = ctx.tensor(&[0.5; 24], &[2, 12]);
-    let g12 = ctx.tensor(&[1.0; 12], &[12]);
-    let _ = ctx.read(&ctx.layer_norm(&x12, &g12, &g12));
+    // Layer norm: rows of 12 floats (3 vec4s) run the generated row
+    // kernels, rows of 4 * (ROW_KERNEL_MAX + 1) the vec4 loops; both with
+    // their input gradients.
+    let long = 4 * (nli_wgpu::ops::layer_norm::ROW_KERNEL_MAX + 1);
+    for cols in [12, long] {
+        let x = ctx.param(&vec![0.5; 2 * cols], &[2, cols]);
+        let g = ctx.tensor(&vec![1.0; cols], &[cols]);
+        let y = ctx.layer_norm(&x, &g, &g);
+        let grads = ctx.backward(&ctx.sum_all(&ctx.mul(&y, &y)));
+        let _ = ctx.read(grads.get(&x).unwrap());
+    }
     let _ = ctx.read(&ctx.add_broadcast(&x4, &g));
+    // With textured operands the row kernels read x and dy from staging
+    // textures, the parameter gradients included.
+    ctx.gpu
+        .set_texture_operands(nli_wgpu::gpu::TextureOperands::All);
+    let x = ctx.param(&[0.5; 24], &[2, 12]);
+    let g12 = ctx.param(&[1.0; 12], &[12]);
+    let y = ctx.layer_norm(&x, &g12, &g12);
+    let grads = ctx.backward(&ctx.sum_all(&ctx.mul(&y, &y)));
+    let _ = ctx.read(grads.get(&g12).unwrap());
     let names: Vec<String> = profiled_kernels(&ctx);
     for want in [
         "generated:elementwise_vec4:add",
         "generated:elementwise_vec4:gelu",
         "elementwise:gelu",
+        "generated:layer_norm_row3:layer_norm",
+        "generated:layer_norm_row3:layer_norm_backward_x",
+        "generated:layer_norm_row3_t:layer_norm",
+        "generated:layer_norm_row3_t:layer_norm_backward_x",
+        "generated:layer_norm_row3_t:layer_norm_backward_params",
         "generated:layer_norm_vec4:layer_norm",
+        "generated:layer_norm_vec4:layer_norm_backward_x",
         // A broadcast operand of 17 floats cannot be read as vec4s.
         "elementwise:add_broadcast",
     ] {

@@ -116,6 +116,27 @@ fn packed(q: &[f32], k: &[f32], v: &[f32], rows: usize, width: usize) -> Vec<f32
     out
 }
 
+/// Random Q, K, V [batch, len, heads * dh] and their packed tensor.
+fn random_qkv(
+    ctx: &Ctx,
+    seed: u64,
+    batch: usize,
+    len: usize,
+    heads: usize,
+    dh: usize,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Tensor) {
+    let mut r = rng(seed);
+    let n = batch * len * heads * dh;
+    let q = rand_vec(&mut r, n, -1.5, 1.5);
+    let k = rand_vec(&mut r, n, -1.5, 1.5);
+    let v = rand_vec(&mut r, n, -1.0, 1.0);
+    let qkv = ctx.tensor(
+        &packed(&q, &k, &v, batch * len, heads * dh),
+        &[batch, len, 3 * heads * dh],
+    );
+    (q, k, v, qkv)
+}
+
 #[test]
 fn attention_blocks_of_rows_match_cpu() {
     // Every block size the engine may pick (13 and 10 for lengths 52 and 20
@@ -175,13 +196,72 @@ fn grad_attention_blocks_of_rows() {
 }
 
 #[test]
+fn attention_through_texture_operands_matches_cpu_and_runs_where_chosen() {
+    // QKV and dO read through staging textures (the engine's choice on
+    // lavapipe for large batches) or storage buffers: the same values as
+    // the CPU reference, and the kernel that the mode asks for runs.
+    use nli_wgpu::gpu::TextureOperands;
+    let ctx = ctx();
+    let (batch, len, heads, dh) = (2, 9, 2, 8);
+    let (q, k, v, qkv) = random_qkv(&ctx, 72, batch, len, heads, dh);
+    let profiled = ctx.gpu.start_profile();
+    for causal in [false, true] {
+        let want = cpu_attention(&q, &k, &v, batch, len, heads, dh, causal);
+        for mode in [TextureOperands::Off, TextureOperands::All] {
+            ctx.gpu.set_texture_operands(mode);
+            let o = ctx.read(&ctx.attention_qkv(&qkv, heads, causal));
+            if profiled {
+                let names = profiled_kernels(&ctx);
+                let textured = names
+                    .iter()
+                    .any(|k| k.contains("attention") && k.ends_with("_t:attention"));
+                assert_eq!(
+                    textured,
+                    mode == TextureOperands::All,
+                    "{mode:?}: {names:?}"
+                );
+            }
+            assert_close(
+                &format!("attention {mode:?} causal={causal}"),
+                &o,
+                &want,
+                1e-4,
+                2e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn grad_attention_through_texture_operands() {
+    use nli_wgpu::gpu::TextureOperands;
+    for causal in [false, true] {
+        check(
+            &format!("textured attention causal={causal}"),
+            vec![input(42, &[2, 7, 48], -1.0, 1.0)],
+            move |c, t| {
+                c.gpu.set_texture_operands(TextureOperands::All);
+                c.attention_qkv_block(&t[0], 2, causal, 3)
+            },
+        );
+    }
+}
+
+#[test]
 fn generated_attention_kernels_validate() {
     use nli_wgpu::ops::attention::AttentionKernel;
-    for (dh4, block) in [(1, 1), (2, 3), (4, 13), (4, 10), (8, 2)] {
+    for (dh4, block, texture) in [
+        (1, 1, false),
+        (2, 3, true),
+        (4, 13, false),
+        (4, 10, true),
+        (8, 2, false),
+    ] {
         let cfg = AttentionKernel {
             dh4,
             block,
             workgroup: 64,
+            texture,
         };
         let module = validate_wgsl(&cfg.name(), &cfg.wgsl());
         let entries: Vec<&str> = module
@@ -467,16 +547,8 @@ fn forced_attention_block_runs_where_chosen() {
     // choice: attention_qkv then runs that block's kernel, with the result
     // of attention_qkv_block at that block and of the CPU reference.
     let ctx = ctx();
-    let mut r = rng(71);
     let (batch, len, heads, dh) = (2, 9, 2, 8);
-    let n = batch * len * heads * dh;
-    let q = rand_vec(&mut r, n, -1.5, 1.5);
-    let k = rand_vec(&mut r, n, -1.5, 1.5);
-    let v = rand_vec(&mut r, n, -1.0, 1.0);
-    let qkv = ctx.tensor(
-        &packed(&q, &k, &v, batch * len, heads * dh),
-        &[batch, len, 3 * heads * dh],
-    );
+    let (q, k, v, qkv) = random_qkv(&ctx, 71, batch, len, heads, dh);
     let want = cpu_attention(&q, &k, &v, batch, len, heads, dh, true);
     for block in [1usize, 4] {
         ctx.gpu.set_tuning(nli_wgpu::gpu::Tuning {

@@ -313,8 +313,17 @@ fn softmax_family_matches_cpu() {
 fn layer_norm_and_embedding_match_cpu() {
     let ctx = ctx();
     let mut r = rng(7);
-    // Rows of 24 floats run the vec4 kernels, rows of 23 one float per load.
-    for (rows, cols) in [(45, 24), (45, 23)] {
+    // Rows of 24 floats run the generated row kernels (reading x from a
+    // staging texture with textured operands), rows of 260 (longer than
+    // those hold) the vec4 loops, rows of 23 one float per load.
+    use nli_wgpu::gpu::TextureOperands;
+    for (rows, cols, textures) in [
+        (45, 24, TextureOperands::Off),
+        (45, 24, TextureOperands::All),
+        (45, 260, TextureOperands::All),
+        (45, 23, TextureOperands::All),
+    ] {
+        ctx.gpu.set_texture_operands(textures);
         let x = rand_vec(&mut r, rows * cols, -2.0, 5.0);
         let g = rand_vec(&mut r, cols, 0.5, 1.5);
         let b = rand_vec(&mut r, cols, -0.5, 0.5);

@@ -140,16 +140,39 @@ fn grad_softmax_family() {
 
 #[test]
 fn grad_layer_norm() {
-    // Rows of 12 run the vec4 kernels, rows of 11 the scalar ones.
-    for cols in [12, 11] {
+    // Rows of 12 run the generated row kernels (each element read once),
+    // rows of 260 (65 vec4s, longer than they hold) the vec4 loops, rows of
+    // 11 the scalar ones.
+    for (rows, cols) in [(7, 12), (2, 260), (7, 11)] {
         check(
             &format!("layer_norm {cols}"),
             vec![
-                input(18, &[7, cols], -2.0, 2.0),
+                input(18, &[rows, cols], -2.0, 2.0),
                 input(19, &[cols], 0.5, 1.5),
                 input(20, &[cols], -0.5, 0.5),
             ],
             |c, t| c.layer_norm(&t[0], &t[1], &t[2]),
+        );
+    }
+}
+
+#[test]
+fn grad_layer_norm_through_texture_operands() {
+    // The row kernels with x and dy read through staging textures (the
+    // engine's choice for large row counts), rows of 12 and 64 floats.
+    use nli_wgpu::gpu::TextureOperands;
+    for cols in [12, 64] {
+        check(
+            &format!("textured layer_norm {cols}"),
+            vec![
+                input(31, &[5, cols], -2.0, 2.0),
+                input(32, &[cols], 0.5, 1.5),
+                input(33, &[cols], -0.5, 0.5),
+            ],
+            |c, t| {
+                c.gpu.set_texture_operands(TextureOperands::All);
+                c.layer_norm(&t[0], &t[1], &t[2])
+            },
         );
     }
 }

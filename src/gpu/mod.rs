@@ -177,6 +177,8 @@ pub enum TextureOperands {
 /// Texels (vec4s) per row of a staging texture: a texture row is then 4096
 /// bytes, a multiple of the 256 bytes a buffer-to-texture copy needs.
 pub const TEXTURE_ROW: u32 = 256;
+/// See [`Gpu::texture_reads`].
+pub const TEXTURE_MIN_TEXELS: usize = 1 << 12;
 
 fn module_key(shader: &str, defines: &[(&str, u32)]) -> String {
     let mut key = shader.to_string();
@@ -263,6 +265,19 @@ impl Gpu {
     /// path on one adapter).
     pub fn set_texture_operands(&self, mode: TextureOperands) {
         self.texture_operands.set(mode);
+    }
+
+    /// Whether an element-wise kernel (layer norm, attention) should read an
+    /// operand of `texels` vec4s through a staging texture: as the matmuls
+    /// do ([`Gpu::texture_operands`]), under `Large` from
+    /// [`TEXTURE_MIN_TEXELS`] vec4s (each staging is a copy of the operand).
+    pub fn texture_reads(&self, texels: usize) -> bool {
+        texels <= self.max_texture_texels()
+            && match self.texture_operands() {
+                TextureOperands::Off => false,
+                TextureOperands::Large => texels >= TEXTURE_MIN_TEXELS,
+                TextureOperands::All => true,
+            }
     }
 
     /// Largest number of vec4s a staging texture holds.

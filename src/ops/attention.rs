@@ -27,6 +27,10 @@ const LSE: u32 = 5;
 const DO: u32 = 6;
 const DELTA: u32 = 7;
 const DQKV: u32 = 8;
+/// Staging-texture slots of QKV and dO (the matmuls use 0 and 1, layer
+/// norm 2 and 3).
+const TEXTURE_SLOT_QKV: u32 = 4;
+const TEXTURE_SLOT_DO: u32 = 5;
 
 /// The attention kernels for one head size and block: each invocation owns
 /// `block` query rows (forward and the dQ pass) or key rows (the dK/dV pass)
@@ -49,6 +53,10 @@ pub struct AttentionKernel {
     pub block: u32,
     /// Invocations per workgroup.
     pub workgroup: u32,
+    /// QKV and dO are read through staging textures
+    /// ([`crate::gpu::Gpu::stage_texture`]), which lavapipe reads faster
+    /// than storage buffers.
+    pub texture: bool,
 }
 
 const ATTENTION_BINDINGS: &str = "struct Params {
@@ -64,10 +72,8 @@ const ATTENTION_BINDINGS: &str = "struct Params {
     _pad1: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> qkv: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> o: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;      // [batch, heads, len]
-@group(0) @binding(6) var<storage, read> d_o: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> delta: array<f32>;    // [batch, heads, len]: D_i
 @group(0) @binding(8) var<storage, read_write> dqkv: array<vec4<f32>>;
 ";
@@ -75,10 +81,11 @@ const ATTENTION_BINDINGS: &str = "struct Params {
 impl AttentionKernel {
     pub fn name(&self) -> String {
         format!(
-            "attention_dh{}_b{}_wg{}",
+            "attention_dh{}_b{}_wg{}{}",
             4 * self.dh4,
             self.block,
-            self.workgroup
+            self.workgroup,
+            if self.texture { "_t" } else { "" }
         )
     }
 
@@ -100,6 +107,24 @@ impl AttentionKernel {
             self.name()
         );
         w.push_str(ATTENTION_BINDINGS);
+        // QKV and dO: vec4 i of a storage buffer, or texel i of a staging
+        // texture at (i % TEXTURE_ROW, i / TEXTURE_ROW).
+        for (var, binding, load) in [("qkv", QKV, "load_qkv"), ("d_o", DO, "load_do")] {
+            if self.texture {
+                let t = crate::gpu::TEXTURE_ROW;
+                let _ = writeln!(
+                    w,
+                    "@group(0) @binding({binding}) var {var}: texture_2d<f32>;\n\
+                     fn {load}(i: u32) -> vec4<f32> {{ return textureLoad({var}, vec2<u32>(i % {t}u, i / {t}u), 0); }}"
+                );
+            } else {
+                let _ = writeln!(
+                    w,
+                    "@group(0) @binding({binding}) var<storage, read> {var}: array<vec4<f32>>;\n\
+                     fn {load}(i: u32) -> vec4<f32> {{ return {var}[i]; }}"
+                );
+            }
+        }
         // The invocation's (batch, head, block) and the vec4 offset of
         // row 0 of its head in QKV (row stride rs) and in O (row stride
         // width4).
@@ -146,9 +171,9 @@ impl AttentionKernel {
         let key_row = |w: &mut String, with_v: bool| {
             let _ = writeln!(w, "    let ko = qbase + j * rs + p.width4;");
             for d in 0..dh4 {
-                let _ = writeln!(w, "    let k{d} = qkv[ko + {d}u];");
+                let _ = writeln!(w, "    let k{d} = load_qkv(ko + {d}u);");
                 if with_v {
-                    let _ = writeln!(w, "    let v{d} = qkv[ko + p.width4 + {d}u];");
+                    let _ = writeln!(w, "    let v{d} = load_qkv(ko + p.width4 + {d}u);");
                 }
             }
         };
@@ -162,7 +187,7 @@ impl AttentionKernel {
             for d in 0..dh4 {
                 let _ = writeln!(
                     w,
-                    "  let q{u}_{d} = qkv[qbase + row{u} * rs + {d}u] * p.scale;"
+                    "  let q{u}_{d} = load_qkv(qbase + row{u} * rs + {d}u) * p.scale;"
                 );
             }
             let _ = writeln!(w, "  var m{u} = -3.0e38;\n  var l{u} = 0.0;");
@@ -219,8 +244,8 @@ impl AttentionKernel {
             for d in 0..dh4 {
                 let _ = writeln!(
                     w,
-                    "  let q{u}_{d} = qkv[qbase + row{u} * rs + {d}u] * p.scale;\n  \
-                     let g{u}_{d} = d_o[oo{u} + {d}u];\n  \
+                    "  let q{u}_{d} = load_qkv(qbase + row{u} * rs + {d}u) * p.scale;\n  \
+                     let g{u}_{d} = load_do(oo{u} + {d}u);\n  \
                      var a{u}_{d} = vec4<f32>(0.0);"
                 );
             }
@@ -268,8 +293,8 @@ impl AttentionKernel {
             for d in 0..dh4 {
                 let _ = writeln!(
                     w,
-                    "  let k{u}_{d} = qkv[ko{u} + {d}u] * p.scale;\n  \
-                     let v{u}_{d} = qkv[ko{u} + p.width4 + {d}u];\n  \
+                    "  let k{u}_{d} = load_qkv(ko{u} + {d}u) * p.scale;\n  \
+                     let v{u}_{d} = load_qkv(ko{u} + p.width4 + {d}u);\n  \
                      var ak{u}_{d} = vec4<f32>(0.0);\n  \
                      var av{u}_{d} = vec4<f32>(0.0);"
                 );
@@ -283,8 +308,8 @@ impl AttentionKernel {
              let lse_i = lse[sbase + i];\n    let d_i = delta[sbase + i];"
         );
         for d in 0..dh4 {
-            let _ = writeln!(w, "    let q{d} = qkv[qo + {d}u];");
-            let _ = writeln!(w, "    let g{d} = d_o[oo + {d}u];");
+            let _ = writeln!(w, "    let q{d} = load_qkv(qo + {d}u);");
+            let _ = writeln!(w, "    let g{d} = load_do(oo + {d}u);");
         }
         for u in 0..bl {
             let s = dot(&|d| format!("q{d}"), &|d| format!("k{u}_{d}"));
@@ -393,6 +418,7 @@ impl Ctx {
             dh4: (dh / 4) as u32,
             block: block.min(len.max(1)) as u32,
             workgroup: WG,
+            texture: self.gpu.texture_reads(qkv.numel() / 4),
         };
         let invocations = batch * heads * cfg.blocks(len);
         let scale = 1.0 / (dh as f32).sqrt();
@@ -410,10 +436,24 @@ impl Ctx {
         let lse = self.alloc_f32(rows);
         let name = cfg.name();
         let kern = self.gpu.generated_kernel(&name, "attention", || cfg.wgsl());
-        self.gpu.dispatch(
+        // QKV (and, in the backward, dO): buffers, or staged textures.
+        let mut textures = Vec::new();
+        let mut buffers = vec![(O, &*out), (LSE, &lse)];
+        if cfg.texture {
+            let texels = qkv.numel() / 4;
+            textures.push((
+                QKV,
+                self.gpu
+                    .stage_texture(qkv.storage(), texels, TEXTURE_SLOT_QKV),
+            ));
+        } else {
+            buffers.push((QKV, qkv.storage()));
+        }
+        self.gpu.dispatch_textured(
             &kern,
             &params,
-            &[(QKV, qkv.storage()), (O, &out), (LSE, &lse)],
+            &buffers,
+            textures,
             self.gpu.groups_1d(invocations),
         );
         let (qkv2, o2) = (qkv.clone(), out.clone());
@@ -425,35 +465,39 @@ impl Ctx {
             move |ctx, g| {
                 let dqkv = ctx.alloc_f32(qkv2.numel());
                 let delta = ctx.alloc_f32(rows);
+                let mut textures = Vec::new();
+                let mut operands = Vec::new();
+                for (binding, t, slot) in [(QKV, &qkv2, TEXTURE_SLOT_QKV), (DO, g, TEXTURE_SLOT_DO)]
+                {
+                    if cfg.texture {
+                        let view = ctx.gpu.stage_texture(t.storage(), t.numel() / 4, slot);
+                        textures.push((binding, view));
+                    } else {
+                        operands.push((binding, t.storage()));
+                    }
+                }
                 let pass_q = ctx
                     .gpu
                     .generated_kernel(&name, "attention_backward_q", || cfg.wgsl());
-                ctx.gpu.dispatch(
+                let mut buffers = vec![(O, &*o2), (LSE, &lse), (DELTA, &delta), (DQKV, &dqkv)];
+                buffers.extend(operands.iter().copied());
+                ctx.gpu.dispatch_textured(
                     &pass_q,
                     &params,
-                    &[
-                        (QKV, qkv2.storage()),
-                        (O, &o2),
-                        (LSE, &lse),
-                        (DO, g.storage()),
-                        (DELTA, &delta),
-                        (DQKV, &dqkv),
-                    ],
+                    &buffers,
+                    textures.clone(),
                     ctx.gpu.groups_1d(invocations),
                 );
                 let pass_kv = ctx
                     .gpu
                     .generated_kernel(&name, "attention_backward_kv", || cfg.wgsl());
-                ctx.gpu.dispatch(
+                let mut buffers = vec![(LSE, &lse), (DELTA, &delta), (DQKV, &dqkv)];
+                buffers.extend(operands.iter().copied());
+                ctx.gpu.dispatch_textured(
                     &pass_kv,
                     &params,
-                    &[
-                        (QKV, qkv2.storage()),
-                        (LSE, &lse),
-                        (DO, g.storage()),
-                        (DELTA, &delta),
-                        (DQKV, &dqkv),
-                    ],
+                    &buffers,
+                    textures,
                     ctx.gpu.groups_1d(invocations),
                 );
                 vec![Some(ctx.wrap(qkv2.shape(), dqkv))]
