@@ -69,3 +69,24 @@ pub fn specialize(source: &str, defines: &[(&str, u32)]) -> Result<String, Strin
     }
     Ok(out)
 }
+
+/// WGSL for a read-only operand of a generated kernel: the binding `var` at
+/// `binding` and `fn load_{var}(i: u32) -> {elem}`, which reads element i of
+/// a storage buffer, or with `texture` texel i of a staging texture
+/// ([`crate::gpu::Gpu::stage_texture`]) at (i % TEXTURE_ROW, i /
+/// TEXTURE_ROW). Textures hold vec4s, so `elem` must then be `vec4<f32>`.
+pub fn read_operand(var: &str, binding: u32, elem: &str, texture: bool) -> String {
+    if texture {
+        assert_eq!(elem, "vec4<f32>", "{var}: texture operands are vec4s");
+        let row = crate::gpu::TEXTURE_ROW;
+        format!(
+            "@group(0) @binding({binding}) var {var}: texture_2d<f32>;\n\
+             fn load_{var}(i: u32) -> {elem} {{ return textureLoad({var}, vec2<u32>(i % {row}u, i / {row}u), 0); }}\n"
+        )
+    } else {
+        format!(
+            "@group(0) @binding({binding}) var<storage, read> {var}: array<{elem}>;\n\
+             fn load_{var}(i: u32) -> {elem} {{ return {var}[i]; }}\n"
+        )
+    }
+}

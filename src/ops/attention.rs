@@ -109,21 +109,13 @@ impl AttentionKernel {
         w.push_str(ATTENTION_BINDINGS);
         // QKV and dO: vec4 i of a storage buffer, or texel i of a staging
         // texture at (i % TEXTURE_ROW, i / TEXTURE_ROW).
-        for (var, binding, load) in [("qkv", QKV, "load_qkv"), ("d_o", DO, "load_do")] {
-            if self.texture {
-                let t = crate::gpu::TEXTURE_ROW;
-                let _ = writeln!(
-                    w,
-                    "@group(0) @binding({binding}) var {var}: texture_2d<f32>;\n\
-                     fn {load}(i: u32) -> vec4<f32> {{ return textureLoad({var}, vec2<u32>(i % {t}u, i / {t}u), 0); }}"
-                );
-            } else {
-                let _ = writeln!(
-                    w,
-                    "@group(0) @binding({binding}) var<storage, read> {var}: array<vec4<f32>>;\n\
-                     fn {load}(i: u32) -> vec4<f32> {{ return {var}[i]; }}"
-                );
-            }
+        for (var, binding) in [("qkv", QKV), ("d_o", DO)] {
+            w.push_str(&crate::gpu::shaders::read_operand(
+                var,
+                binding,
+                "vec4<f32>",
+                self.texture,
+            ));
         }
         // The invocation's (batch, head, block) and the vec4 offset of
         // row 0 of its head in QKV (row stride rs) and in O (row stride
@@ -245,7 +237,7 @@ impl AttentionKernel {
                 let _ = writeln!(
                     w,
                     "  let q{u}_{d} = load_qkv(qbase + row{u} * rs + {d}u) * p.scale;\n  \
-                     let g{u}_{d} = load_do(oo{u} + {d}u);\n  \
+                     let g{u}_{d} = load_d_o(oo{u} + {d}u);\n  \
                      var a{u}_{d} = vec4<f32>(0.0);"
                 );
             }
@@ -309,7 +301,7 @@ impl AttentionKernel {
         );
         for d in 0..dh4 {
             let _ = writeln!(w, "    let q{d} = load_qkv(qo + {d}u);");
-            let _ = writeln!(w, "    let g{d} = load_do(oo + {d}u);");
+            let _ = writeln!(w, "    let g{d} = load_d_o(oo + {d}u);");
         }
         for u in 0..bl {
             let s = dot(&|d| format!("q{d}"), &|d| format!("k{u}_{d}"));

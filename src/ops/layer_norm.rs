@@ -74,21 +74,13 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
     );
     // x and dy: element i of a storage buffer, or texel i of a staging
     // texture at (i % TEXTURE_ROW, i / TEXTURE_ROW).
-    for (var, binding) in [("x", 1), ("dy", 6)] {
-        if texture {
-            let t = crate::gpu::TEXTURE_ROW;
-            let _ = writeln!(
-                w,
-                "@group(0) @binding({binding}) var {var}_t: texture_2d<f32>;\n\
-                 fn load_{var}(i: u32) -> vec4<f32> {{ return textureLoad({var}_t, vec2<u32>(i % {t}u, i / {t}u), 0); }}"
-            );
-        } else {
-            let _ = writeln!(
-                w,
-                "@group(0) @binding({binding}) var<storage, read> {var}: array<vec4<f32>>;\n\
-                 fn load_{var}(i: u32) -> vec4<f32> {{ return {var}[i]; }}"
-            );
-        }
+    for (var, binding) in [("x", X), ("dy", DY)] {
+        w.push_str(&crate::gpu::shaders::read_operand(
+            var,
+            binding,
+            "vec4<f32>",
+            texture,
+        ));
     }
     let head = |w: &mut String, entry: &str| {
         let _ = writeln!(

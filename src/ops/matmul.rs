@@ -240,20 +240,7 @@ impl BlockKernel {
             ("rhs", 2, self.rhs, self.rhs_texture),
         ] {
             let e = elem(load != Load::Scalar);
-            if texture {
-                let row = crate::gpu::TEXTURE_ROW;
-                let _ = writeln!(
-                    w,
-                    "@group(0) @binding({binding}) var {var}: texture_2d<f32>;\n\
-                     fn load_{var}(i: u32) -> {e} {{ return textureLoad({var}, vec2<u32>(i % {row}u, i / {row}u), 0); }}"
-                );
-            } else {
-                let _ = writeln!(
-                    w,
-                    "@group(0) @binding({binding}) var<storage, read> {var}: array<{e}>;\n\
-                     fn load_{var}(i: u32) -> {e} {{ return {var}[i]; }}"
-                );
-            }
+            w.push_str(&crate::gpu::shaders::read_operand(var, binding, e, texture));
         }
         let _ = writeln!(
             w,
