@@ -92,6 +92,18 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 const WG: u32 = 64u;
 
+// The sum over slices s of partials[z, s, i, j] for C's element e.
+fn slices_sum(e: u32) -> f32 {
+    let mn = p.m * p.n;
+    let z = e / mn;
+    let base = z * p.splits * mn + (e - z * mn);
+    var sum = 0.0;
+    for (var s = 0u; s < p.splits; s++) {
+        sum += partials[base + s * mn];
+    }
+    return sum;
+}
+
 // C[z, i, j] = sum over slices s of partials[z, s, i, j]: the second pass of
 // a split-k product (each slice of the contraction wrote its own C).
 @compute @workgroup_size(WG, 1, 1)
@@ -100,15 +112,24 @@ fn split_sum(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let e = gid.x + gid.y * nwg.x * WG;
-    let mn = p.m * p.n;
-    if (e >= p.batch * mn) { return; }
-    let z = e / mn;
-    let base = z * p.splits * mn + (e - z * mn);
-    var sum = 0.0;
-    for (var s = 0u; s < p.splits; s++) {
-        sum += partials[base + s * mn];
-    }
-    c[e] = sum;
+    if (e >= p.batch * p.m * p.n) { return; }
+    c[e] = slices_sum(e);
+}
+
+// A gradient accumulated so far, laid out like C (see split_sum_acc).
+@group(0) @binding(6) var<storage, read> prev_grad: array<f32>;
+
+// split_sum plus prev_grad[z, i, j]: a gradient's split-k product added to the
+// gradient accumulated so far for the same tensor as it is stored
+// (`Ctx::take_grad_acc`), the sum in the order of a separate addition.
+@compute @workgroup_size(WG, 1, 1)
+fn split_sum_acc(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let e = gid.x + gid.y * nwg.x * WG;
+    if (e >= p.batch * p.m * p.n) { return; }
+    c[e] = prev_grad[e] + slices_sum(e);
 }
 
 // A bias per column, [n].

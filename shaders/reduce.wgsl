@@ -4,7 +4,9 @@
 // 64 sums over thousands of rows) would leave a GPU nearly idle, so the
 // engine then first sums chunks of the axis (sum_axis_partial, one
 // invocation per chunk and output) and reduces the partial sums with
-// sum_axis. Also the sum of squares used by global-norm gradient clipping.
+// sum_axis (sum_axis_acc when the sum is a gradient that adds the one
+// accumulated so far). Also the sum of squares used by global-norm
+// gradient clipping.
 
 const WG: u32 = 64u;
 
@@ -27,19 +29,37 @@ fn flat(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
+// The sum of x[o, a, i] over the whole axis for output t = (o, i).
+fn axis_sum(t: u32) -> f32 {
+    let i = t % p.inner;
+    let o = t / p.inner;
+    var sum = 0.0;
+    var idx = o * p.axis * p.inner + i;
+    for (var a = 0u; a < p.axis; a++) {
+        sum += x[idx];
+        idx += p.inner;
+    }
+    return sum;
+}
+
 @compute @workgroup_size(WG)
 fn sum_axis(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let t = flat(gid, nwg);
     if (t >= p.n) { return; }
-    let i = t % p.inner;
-    let o = t / p.inner;
-    var acc = 0.0;
-    var idx = o * p.axis * p.inner + i;
-    for (var a = 0u; a < p.axis; a++) {
-        acc += x[idx];
-        idx += p.inner;
-    }
-    out[t] = p.alpha * acc;
+    out[t] = p.alpha * axis_sum(t);
+}
+
+// A gradient accumulated so far, laid out like out (see sum_axis_acc).
+@group(0) @binding(3) var<storage, read> prev_grad: array<f32>;
+
+// sum_axis plus prev_grad[o, i]: a gradient's reduction added to the gradient
+// accumulated so far for the same tensor as it is stored
+// (`Ctx::take_grad_acc`), in the order of a separate addition.
+@compute @workgroup_size(WG)
+fn sum_axis_acc(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat(gid, nwg);
+    if (t >= p.n) { return; }
+    out[t] = prev_grad[t] + p.alpha * axis_sum(t);
 }
 
 // out[o, c, i] = sum of x[o, a, i] over a in chunk c (a from c * chunk to

@@ -12,6 +12,9 @@ use crate::tensor::{DType, Tensor, TensorId};
 pub struct Ctx {
     pub gpu: Gpu,
     pub(crate) tape: RefCell<Tape>,
+    /// During `backward`, the gradients accumulated so far for the inputs
+    /// of the node whose backward runs (see [`Ctx::take_grad_acc`]).
+    pub(crate) grad_accs: RefCell<std::collections::HashMap<TensorId, Tensor>>,
     grad_enabled: Cell<bool>,
     next_id: Cell<TensorId>,
 }
@@ -37,6 +40,7 @@ impl Ctx {
         Ctx {
             gpu,
             tape: RefCell::new(Tape::default()),
+            grad_accs: RefCell::default(),
             grad_enabled: Cell::new(true),
             next_id: Cell::new(1),
         }

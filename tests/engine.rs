@@ -174,3 +174,66 @@ fn sizes_that_are_multiples_of_4_run_the_vec4_kernels() {
         );
     }
 }
+
+#[test]
+fn gradients_accumulate_in_the_kernels_that_make_them() {
+    // A weight used by three products, an input used by two layer norms
+    // and a residual connection, and a vector added to two inputs by
+    // broadcast: the gradient products add what
+    // was accumulated for their tensor as they store (a dW product with its
+    // residual epilogue, and split-k's sum with it), layer norm's row
+    // kernel as it writes dx, the broadcast's sum as it stores, so no
+    // separate addition runs for them.
+    let ctx = ctx();
+    if !ctx.gpu.start_profile() {
+        eprintln!("skipped: the adapter has no timestamp queries");
+        return;
+    }
+    let mut r = rng(5);
+    let w = ctx.param(&rand_vec(&mut r, 8 * 8, -0.5, 0.5), &[8, 8]);
+    let x = ctx.param(&rand_vec(&mut r, 12 * 8, -1.0, 1.0), &[12, 8]);
+    let big = ctx.tensor(&rand_vec(&mut r, 300 * 8, -1.0, 1.0), &[300, 8]);
+    let g = ctx.param(&rand_vec(&mut r, 8, -1.0, 1.0), &[8]);
+    let one = ctx.tensor(&[1.0; 8], &[8]);
+    let z = ctx.matmul(&ctx.add_broadcast(&big, &g), &w);
+    let h = ctx.layer_norm(&x, &one, &one);
+    let y = ctx.add(&ctx.matmul(&ctx.layer_norm(&h, &one, &one), &w), &x);
+    let y = ctx.matmul(&ctx.add_broadcast(&y, &g), &w);
+    let c = ctx.tensor(&rand_vec(&mut r, 12 * 8, -1.0, 1.0), &[12, 8]);
+    let loss = ctx.add(&ctx.sum_all(&z), &ctx.sum_all(&ctx.mul(&y, &c)));
+    let _ = profiled_kernels(&ctx);
+    let grads = ctx.backward(&loss);
+    let _ = ctx.read_many(&[
+        grads.get(&w).unwrap(),
+        grads.get(&x).unwrap(),
+        grads.get(&g).unwrap(),
+    ]);
+    let names = profiled_kernels(&ctx);
+    for want in [
+        "matmul:split_sum_acc",
+        "generated:layer_norm_row2:layer_norm_backward_x_acc",
+        "reduce:sum_axis_acc",
+    ] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} did not run: {names:?}"
+        );
+    }
+    // w's second gradient product (12 rows, one slice) adds the first as
+    // it stores: a block kernel with the residual epilogue.
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("generated:matmul_block") && n.contains("_res")),
+        "no gradient product with the residual epilogue ran: {names:?}"
+    );
+    // And no gradient was added in a pass of its own.
+    let adds = names
+        .iter()
+        .filter(|n| n.ends_with(":add") || n.ends_with(":add_vec4"))
+        .count();
+    assert_eq!(
+        adds, 0,
+        "gradients were added in passes of their own: {names:?}"
+    );
+}

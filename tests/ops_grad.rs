@@ -271,6 +271,47 @@ fn grad_accumulates_when_a_tensor_is_used_twice() {
 }
 
 #[test]
+fn grad_accumulates_in_the_products_and_layer_norm() {
+    // w and x are each used by several ops, and the backward of each use
+    // but the last in the forward adds what was accumulated for its
+    // tensor as it stores (Ctx::take_grad_acc): w's through a split-k
+    // product (300 rows, one block: two slices, then split_sum_acc) and
+    // through a block kernel's residual epilogue; x's through a matmul's
+    // input product, the MLP's, and layer norm's row kernel; g's through
+    // the MLP's bias gradient, the chunked sums of layer norm's parameter
+    // gradients (300 rows) and the sum of a broadcast addition. Textured
+    // operands and storage buffers both.
+    use nli_wgpu::gpu::TextureOperands;
+    for textures in [TextureOperands::Off, TextureOperands::All] {
+        check(
+            &format!("accumulating products {textures:?}"),
+            vec![
+                input(40, &[300, 8], -1.0, 1.0),
+                input(41, &[8, 8], -0.5, 0.5),
+                input(42, &[12, 8], -1.0, 1.0),
+                input(43, &[8], 0.5, 1.5),
+                input(44, &[8, 12], -0.5, 0.5),
+                input(45, &[12], -0.5, 0.5),
+                input(46, &[12, 8], -0.5, 0.5),
+            ],
+            move |c, t| {
+                c.gpu.set_texture_operands(textures);
+                let (big, w, x, g) = (&t[0], &t[1], &t[2], &t[3]);
+                let z = c.matmul(&c.layer_norm(&c.add_broadcast(big, g), g, g), w);
+                let a = c.matmul(x, w);
+                let m = c.mlp_residual(x, &t[4], &t[5], &t[6], g, &a);
+                let h = c.layer_norm(x, g, g);
+                let y = c.add(&c.matmul(&c.add(&h, &m), w), x);
+                c.add(
+                    &c.scale(&c.sum_all(&c.mul(&z, &z)), 1e-3),
+                    &c.sum_all(&c.mul(&y, &y)),
+                )
+            },
+        );
+    }
+}
+
+#[test]
 fn gradcheck_catches_a_wrong_gradient() {
     // Self-test of the checker: a function whose recorded backward is wrong
     // (detach hides one path) must be reported.

@@ -70,11 +70,24 @@ impl Ctx {
         let _guard = self.no_grad();
         let mut grads: HashMap<TensorId, Tensor> = HashMap::new();
         grads.insert(loss.id(), self.full(loss.shape(), 1.0));
+        // A backward running inside a backward (none does today) keeps the
+        // outer one's accumulators apart.
+        let outer_accs = std::mem::take(&mut *self.grad_accs.borrow_mut());
         for node in nodes.into_iter().rev() {
             let Some(g) = grads.remove(&node.output) else {
                 continue;
             };
+            // The gradients accumulated so far for this node's inputs are
+            // offered to its backward (Ctx::take_grad_acc); those it does
+            // not take are added to what it returns, as before.
+            for (id, needs) in &node.inputs {
+                if let (true, Some(prev)) = (*needs, grads.remove(id)) {
+                    self.grad_accs.borrow_mut().insert(*id, prev);
+                }
+            }
             let input_grads = (node.backward)(self, &g);
+            let untaken: Vec<_> = self.grad_accs.borrow_mut().drain().collect();
+            grads.extend(untaken);
             debug_assert_eq!(input_grads.len(), node.inputs.len(), "{}", node.op);
             for ((id, needs), gi) in node.inputs.iter().zip(input_grads) {
                 let (true, Some(gi)) = (*needs, gi) else {
@@ -87,7 +100,22 @@ impl Ctx {
                 grads.insert(*id, acc);
             }
         }
+        *self.grad_accs.borrow_mut() = outer_accs;
         Grads { map: grads }
+    }
+
+    /// Inside a backward function: the gradient accumulated so far for its
+    /// input `t` (from the ops that use `t` later in the forward), taken
+    /// over by the caller, who must then return a gradient for `t` that
+    /// includes it. A product that adds it in its stores (or a kernel that
+    /// adds it as it writes) saves the separate pass over memory that
+    /// `backward` would otherwise spend adding the two. `None` when nothing
+    /// has been accumulated for `t` yet (or outside a backward).
+    pub(crate) fn take_grad_acc(&self, t: &Tensor) -> Option<Tensor> {
+        if !t.requires_grad() {
+            return None;
+        }
+        self.grad_accs.borrow_mut().remove(&t.id())
     }
 
     /// Run `f` on a tape of its own, with recording on: what it records

@@ -138,12 +138,16 @@ impl Ctx {
             0.0,
             &[(A, x.storage()), (B, b.storage()), (OUT, &out)],
         );
-        let bshape = bs.to_vec();
-        let b_needs = b.requires_grad();
+        let b2 = b.clone();
         self.op_output("add_broadcast", xs.to_vec(), out, &[x, b], move |ctx, g| {
-            let db = b_needs.then(|| {
+            // db: g summed over the leading axes, plus b's gradient
+            // accumulated so far (added by the sum as it stores).
+            let db = b2.requires_grad().then(|| {
                 let outer = g.numel() / inner;
-                ctx.reshape(&ctx.sum_axis(&ctx.reshape(g, &[outer, inner]), 0), &bshape)
+                let acc = ctx.take_grad_acc(&b2);
+                let g2 = ctx.reshape(g, &[outer, inner]);
+                let sum = ctx.reduce_axis_acc(&g2, 0, 1.0, acc.as_ref().map(|a| a.storage()));
+                ctx.wrap(b2.shape(), sum)
             });
             vec![Some(g.clone()), db]
         })

@@ -19,6 +19,7 @@ const DY: u32 = 6;
 const DX: u32 = 7;
 const DGAMMA: u32 = 8;
 const DBETA: u32 = 9;
+const ACC: u32 = 10;
 
 pub const LAYER_NORM_EPS: f32 = 1e-5;
 
@@ -70,6 +71,7 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
          @group(0) @binding(7) var<storage, read_write> dx: array<vec4<f32>>;\n\
          @group(0) @binding(8) var<storage, read_write> dgamma: array<vec4<f32>>;\n\
          @group(0) @binding(9) var<storage, read_write> dbeta: array<vec4<f32>>;\n\
+         @group(0) @binding(10) var<storage, read> acc: array<vec4<f32>>;\n\
          fn hsum(v: vec4<f32>) -> f32 {{ return v.x + v.y + v.z + v.w; }}"
     );
     // x and dy: element i of a storage buffer, or texel i of a staging
@@ -119,34 +121,41 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
         w,
         "  stats[2u * r] = mean;\n  stats[2u * r + 1u] = rstd;\n}}"
     );
-    // Input gradient.
-    head(w, "layer_norm_backward_x");
-    let _ = writeln!(
-        w,
-        "  let mean = stats[2u * r];\n  let rstd = stats[2u * r + 1u];\n  \
-           var sum_dxhat = vec4<f32>(0.0);\n  var sum_dxhat_xhat = vec4<f32>(0.0);"
-    );
-    for c in 0..row {
+    // Input gradient; `_acc` adds the gradient accumulated so far for x
+    // (binding 10) as it stores.
+    for (entry, plus_acc) in [
+        ("layer_norm_backward_x", ""),
+        ("layer_norm_backward_x_acc", "acc[base + {c}u] + "),
+    ] {
+        head(w, entry);
         let _ = writeln!(
             w,
-            "  let xhat{c} = (load_x(base + {c}u) - mean) * rstd;\n  \
-               let dxhat{c} = load_dy(base + {c}u) * gamma[{c}];\n  \
-               sum_dxhat += dxhat{c};\n  \
-               sum_dxhat_xhat += dxhat{c} * xhat{c};"
+            "  let mean = stats[2u * r];\n  let rstd = stats[2u * r + 1u];\n  \
+               var sum_dxhat = vec4<f32>(0.0);\n  var sum_dxhat_xhat = vec4<f32>(0.0);"
         );
-    }
-    let _ = writeln!(
-        w,
-        "  let mean_dxhat = hsum(sum_dxhat) * p.inv_n;\n  \
-           let mean_dxhat_xhat = hsum(sum_dxhat_xhat) * p.inv_n;"
-    );
-    for c in 0..row {
+        for c in 0..row {
+            let _ = writeln!(
+                w,
+                "  let xhat{c} = (load_x(base + {c}u) - mean) * rstd;\n  \
+                   let dxhat{c} = load_dy(base + {c}u) * gamma[{c}];\n  \
+                   sum_dxhat += dxhat{c};\n  \
+                   sum_dxhat_xhat += dxhat{c} * xhat{c};"
+            );
+        }
         let _ = writeln!(
             w,
-            "  dx[base + {c}u] = rstd * (dxhat{c} - mean_dxhat - xhat{c} * mean_dxhat_xhat);"
+            "  let mean_dxhat = hsum(sum_dxhat) * p.inv_n;\n  \
+               let mean_dxhat_xhat = hsum(sum_dxhat_xhat) * p.inv_n;"
         );
+        for c in 0..row {
+            let acc = plus_acc.replace("{c}", &c.to_string());
+            let _ = writeln!(
+                w,
+                "  dx[base + {c}u] = {acc}rstd * (dxhat{c} - mean_dxhat - xhat{c} * mean_dxhat_xhat);"
+            );
+        }
+        let _ = writeln!(w, "}}");
     }
-    let _ = writeln!(w, "}}");
     // Parameter gradients: the file's kernel (one invocation per vec4 of
     // columns and chunk of rows), reading x and dy through `load_*`.
     let _ = writeln!(
@@ -261,8 +270,18 @@ impl Ctx {
                 }
                 let dx = if x2.requires_grad() {
                     let dx = ctx.alloc_f32(rows * cols);
-                    let k = kernel(ctx, "layer_norm_backward_x");
+                    // The row kernels add x's gradient accumulated so far
+                    // as they store (Ctx::take_grad_acc).
+                    let acc = row.and_then(|_| ctx.take_grad_acc(&x2));
+                    let entry = match acc {
+                        Some(_) => "layer_norm_backward_x_acc",
+                        None => "layer_norm_backward_x",
+                    };
+                    let k = kernel(ctx, entry);
                     let mut buffers = vec![(GAMMA, g2.storage()), (STATS, &stats), (DX, &dx)];
+                    if let Some(acc) = &acc {
+                        buffers.push((ACC, acc.storage()));
+                    }
                     buffers.extend(operands.iter().copied());
                     ctx.gpu.dispatch_textured(
                         &k,
@@ -288,15 +307,19 @@ impl Ctx {
                         textures,
                         ctx.gpu.groups_1d(chunks * cols / lanes),
                     );
-                    let total = |partial| {
+                    // The chunks' sums add gamma's and beta's gradients
+                    // accumulated so far as they store (Ctx::take_grad_acc).
+                    let total = |partial, param: &Tensor| {
                         if chunks <= 1 {
                             ctx.wrap(&[cols], partial)
                         } else {
                             let p = ctx.wrap(&[chunks, cols], partial);
-                            ctx.wrap(&[cols], ctx.reduce_axis(&p, 0, 1.0))
+                            let acc = ctx.take_grad_acc(param);
+                            let acc = acc.as_ref().map(|a| a.storage());
+                            ctx.wrap(&[cols], ctx.reduce_axis_acc(&p, 0, 1.0, acc))
                         }
                     };
-                    (Some(total(dg)), Some(total(db)))
+                    (Some(total(dg, &g2)), Some(total(db, &b2)))
                 } else {
                     (None, None)
                 };

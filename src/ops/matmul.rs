@@ -42,6 +42,9 @@ pub(crate) struct Epilogue<'a> {
     /// column of C. With R = dY this is a linear layer's bias gradient, read
     /// from the loads of its weight gradient instead of a pass of its own.
     pub column_sums: Option<&'a Storage>,
+    /// Added to `column_sums` as they are written (a bias's gradient
+    /// accumulated so far: [`Ctx::take_grad_acc`]).
+    pub column_sums_acc: Option<&'a Storage>,
 }
 
 /// GELU (tanh approximation) in a product's stores: the MLP's first layer
@@ -687,22 +690,9 @@ fn block_size(x: usize, cap: u32) -> u32 {
 }
 
 impl Ctx {
-    /// C[z] = L[z] R[z], L: m x k, R: k x n, C contiguous [batch, m, n].
-    pub(crate) fn gemm(
-        &self,
-        l: View,
-        r: View,
-        batch: usize,
-        m: usize,
-        n: usize,
-        k: usize,
-    ) -> Storage {
-        self.gemm_epilogue(l, r, batch, m, n, k, Epilogue::default())
-            .0
-    }
-
-    /// [`Ctx::gemm`] plus what `epi` adds to every C[z, i, j] (`bias[j]`,
-    /// `bias`: n floats, and `res[z, i, j]`, laid out like C), and R summed
+    /// C[z] = L[z] R[z] (L: m x k, R: k x n, C contiguous [batch, m, n])
+    /// plus what `epi` adds to every C[z, i, j] (`bias[j]`, `bias`: n
+    /// floats, and `res[z, i, j]`, laid out like C), and R summed
     /// over k into `epi.column_sums` (n floats) when the product runs a
     /// block kernel with batch 1: the bool says whether they were written
     /// (else the caller sums them itself). The GELU epilogue applies to the
@@ -851,8 +841,11 @@ impl Ctx {
         // The column sums: straight into their output, or one row per k
         // slice, added up like C's slices.
         let sums = epi.column_sums.filter(|_| cfg.column_sums);
+        // With an accumulator the sums go through split_sum_acc, one slice
+        // or several.
+        let sums_acc = epi.column_sums_acc.filter(|_| sums.is_some());
         let partial_sums = sums
-            .filter(|_| splits > 1)
+            .filter(|_| splits > 1 || sums_acc.is_some())
             .map(|_| self.alloc_f32(splits * n));
         if let Some(s) = partial_sums.as_ref().or(sums) {
             buffers.push((6, s));
@@ -871,37 +864,103 @@ impl Ctx {
             }
             self.gpu
                 .dispatch_textured(&kernel, &params, &buffers, textures, groups);
+            self.sum_column_slices(&params, n, partial_sums.as_ref(), sums, sums_acc);
             return (out, written);
         }
         let partial = self.alloc_f32(batch * splits * m * n);
         buffers.push((3, &partial));
         self.gpu
             .dispatch_textured(&kernel, &params, &buffers, textures, groups);
-        let sum = self.gpu.kernel("matmul", "split_sum", &[]);
+        // The residual (an accumulated gradient, say) in the slices' sum
+        // when there is no bias to add before it.
+        let fused_residual = epi.residual.filter(|_| bias.is_none());
+        let sum_entry = if fused_residual.is_some() {
+            "split_sum_acc"
+        } else {
+            "split_sum"
+        };
+        let mut sum_buffers = vec![(4, &partial), (3, &out)];
+        if let Some(res) = fused_residual {
+            sum_buffers.push((6, res));
+        }
         self.gpu.dispatch(
-            &sum,
+            &self.gpu.kernel("matmul", sum_entry, &[]),
             &params,
-            &[(4, &partial), (3, &out)],
+            &sum_buffers,
             self.gpu.groups_1d(batch * m * n),
         );
-        if let (Some(partial), Some(sums)) = (&partial_sums, sums) {
-            // [1, splits, 1, n] -> [n]: split_sum over a product of one row.
-            let mut one_row = params;
-            (one_row[0], one_row[3]) = (1, 1);
-            self.gpu.dispatch(
-                &sum,
-                &one_row,
-                &[(4, partial), (3, sums)],
-                self.gpu.groups_1d(n),
-            );
+        self.sum_column_slices(&params, n, partial_sums.as_ref(), sums, sums_acc);
+        let rest = Epilogue {
+            residual: epi.residual.filter(|_| fused_residual.is_none()),
+            ..epi
+        };
+        (self.apply_epilogue(out, rest, batch * m, n), written)
+    }
+
+    /// The column sums of a block kernel written one row per k slice
+    /// (`partial`, [splits, n]) summed into `sums`, plus `acc`: split_sum
+    /// (or split_sum_acc) over a product of one row. Nothing when the
+    /// kernel wrote `sums` itself (`partial` is `None`).
+    fn sum_column_slices(
+        &self,
+        params: &[u32; 12],
+        n: usize,
+        partial: Option<&Storage>,
+        sums: Option<&Storage>,
+        acc: Option<&Storage>,
+    ) {
+        let (Some(partial), Some(sums)) = (partial, sums) else {
+            return;
+        };
+        // [1, splits, 1, n] -> [n].
+        let mut one_row = *params;
+        (one_row[0], one_row[3]) = (1, 1);
+        let mut buffers = vec![(4, partial), (3, sums)];
+        if let Some(acc) = acc {
+            buffers.push((6, acc));
         }
-        (self.apply_epilogue(out, epi, batch * m, n), written)
+        let entry = if acc.is_some() {
+            "split_sum_acc"
+        } else {
+            "split_sum"
+        };
+        self.gpu.dispatch(
+            &self.gpu.kernel("matmul", entry, &[]),
+            &one_row,
+            &buffers,
+            self.gpu.groups_1d(n),
+        );
+    }
+
+    /// C[z] = L[z] R[z] (L: m x k, R: k x n, C contiguous [batch, m, n]),
+    /// plus `acc` (laid out like C) added as C is stored: a gradient product
+    /// that takes over the gradient accumulated so far for the same tensor
+    /// ([`Ctx::take_grad_acc`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gemm_acc(
+        &self,
+        l: View,
+        r: View,
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        acc: Option<&Tensor>,
+    ) -> Storage {
+        let epi = Epilogue {
+            residual: acc.map(|t| t.storage()),
+            ..Epilogue::default()
+        };
+        self.gemm_epilogue(l, r, batch, m, n, k, epi).0
     }
 
     /// A weight's gradient `x^T dy` (k x n; x: `rows` x k, dy [rows, n])
     /// when `weight`, and its bias's gradient, dy's column sums, when
     /// `bias`: out of the weight gradient's product where its kernel gives
     /// them, else summed on their own.
+    /// `accs`, the weight's and the bias's gradients accumulated so far,
+    /// are added to the new ones (as they are stored, where the kernels
+    /// can).
     pub(crate) fn weight_bias_grads(
         &self,
         x: View,
@@ -909,12 +968,15 @@ impl Ctx {
         k: usize,
         weight: bool,
         bias: bool,
+        accs: (Option<&Tensor>, Option<&Tensor>),
     ) -> (Option<Storage>, Option<Tensor>) {
         let (rows, n) = (dy.dim(0), dy.dim(1));
         let sums = bias.then(|| self.alloc_f32(n));
         let dw = weight.then(|| {
             let epi = Epilogue {
                 column_sums: sums.as_ref(),
+                column_sums_acc: accs.1.map(|t| t.storage()),
+                residual: accs.0.map(|t| t.storage()),
                 ..Epilogue::default()
             };
             let dyv = View::matrix(dy.storage(), rows, n);
@@ -922,7 +984,13 @@ impl Ctx {
         });
         let db = sums.map(|s| match &dw {
             Some((_, true)) => self.wrap(&[n], s),
-            _ => self.sum_axis(dy, 0),
+            _ => {
+                let db = self.sum_axis(dy, 0);
+                match accs.1 {
+                    Some(acc) => self.add(acc, &db),
+                    None => db,
+                }
+            }
         });
         (dw.map(|(s, _)| s), db)
     }
@@ -1095,7 +1163,7 @@ impl Ctx {
             ..Epilogue::default()
         };
         let out = self.gemm_epilogue(av, bv, batch, m, n, k, epi).0;
-        let (a2, b2) = (a.clone(), b.clone());
+        let (a2, b2, bias2) = (a.clone(), b.clone(), bias.cloned());
         let bias_needs_grad = bias.is_some_and(|c| c.requires_grad());
         let has_bias = bias.is_some();
         let has_residual = residual.is_some();
@@ -1117,11 +1185,14 @@ impl Ctx {
                 col: 1,
             };
             // dA' = dC B'^T  (m x k); stored transposed: dA = B' dC^T (k x m).
+            // Each product adds the gradient accumulated so far for its
+            // tensor as it stores (Ctx::take_grad_acc).
             let da = if a2.requires_grad() {
+                let acc = ctx.take_grad_acc(&a2);
                 let s = if trans_a {
-                    ctx.gemm(bv, gv.t(), batch, k, m, n)
+                    ctx.gemm_acc(bv, gv.t(), batch, k, m, n, acc.as_ref())
                 } else {
-                    ctx.gemm(gv, bv.t(), batch, m, k, n)
+                    ctx.gemm_acc(gv, bv.t(), batch, m, k, n, acc.as_ref())
                 };
                 Some(ctx.wrap(a2.shape(), s))
             } else {
@@ -1133,15 +1204,22 @@ impl Ctx {
             // transposed): the sums of the R operand, dC, over k.
             let mut fused_dbias = None;
             let db = if b2.requires_grad() {
+                let acc = ctx.take_grad_acc(&b2);
                 let s = if trans_b {
-                    ctx.gemm(gv.t(), av, batch, n, k, m)
+                    ctx.gemm_acc(gv.t(), av, batch, n, k, m, acc.as_ref())
                 } else if batch == 1 {
                     let g2 = ctx.reshape(g, &[m, n]);
-                    let (dw, dbias) = ctx.weight_bias_grads(av, &g2, k, true, bias_needs_grad);
+                    let bias_acc = bias2
+                        .as_ref()
+                        .filter(|_| bias_needs_grad)
+                        .and_then(|b| ctx.take_grad_acc(b));
+                    let accs = (acc.as_ref(), bias_acc.as_ref());
+                    let (dw, dbias) =
+                        ctx.weight_bias_grads(av, &g2, k, true, bias_needs_grad, accs);
                     fused_dbias = dbias;
                     dw.expect("the weight gradient was asked for")
                 } else {
-                    ctx.gemm(av.t(), gv, batch, k, n, m)
+                    ctx.gemm_acc(av.t(), gv, batch, k, n, m, acc.as_ref())
                 };
                 Some(ctx.wrap(b2.shape(), s))
             } else {

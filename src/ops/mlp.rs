@@ -94,11 +94,20 @@ impl Ctx {
             let w2v = View::matrix(w2c.storage(), f, e);
             // A weight's gradient X^T dY (X: `xs`, rows x k; dY: rows x n)
             // and its bias's.
+            // Each weight's gradient product adds the gradient accumulated
+            // so far for it (Ctx::take_grad_acc) as it stores.
             let weight_grads = |xs: &Storage, k: usize, dy: &Tensor, w: &Tensor, b: &Tensor| {
                 let n = dy.dim(1);
                 let xv = View::matrix(xs, rows, k);
-                let (dw, db) =
-                    ctx.weight_bias_grads(xv, dy, k, w.requires_grad(), b.requires_grad());
+                let accs = (ctx.take_grad_acc(w), ctx.take_grad_acc(b));
+                let (dw, db) = ctx.weight_bias_grads(
+                    xv,
+                    dy,
+                    k,
+                    w.requires_grad(),
+                    b.requires_grad(),
+                    (accs.0.as_ref(), accs.1.as_ref()),
+                );
                 (dw.map(|s| ctx.wrap(&[k, n], s)), db)
             };
             let dy2 = ctx.reshape(dy, &[rows, e]);
@@ -116,7 +125,9 @@ impl Ctx {
                 (dw1, db1) = weight_grads(x2.storage(), d, &dh, &w1c, &b1c);
                 dx = x2.requires_grad().then(|| {
                     let dhv = View::matrix(dh.storage(), rows, f);
-                    ctx.wrap(x2.shape(), ctx.gemm(dhv, w1v.t(), 1, rows, d, f))
+                    let acc = ctx.take_grad_acc(&x2);
+                    let s = ctx.gemm_acc(dhv, w1v.t(), 1, rows, d, f, acc.as_ref());
+                    ctx.wrap(x2.shape(), s)
                 });
             }
             let dr = rc.requires_grad().then(|| dy.clone());

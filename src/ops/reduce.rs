@@ -7,12 +7,38 @@ use crate::tensor::Tensor;
 
 impl Ctx {
     pub(crate) fn reduce_axis(&self, x: &Tensor, ax: usize, alpha: f32) -> Storage {
+        self.reduce_axis_acc(x, ax, alpha, None)
+    }
+
+    /// [`Ctx::reduce_axis`] plus `acc` (laid out like the output), added by
+    /// the last pass as it stores: a gradient's sum that takes over the
+    /// gradient accumulated so far for its tensor ([`Ctx::take_grad_acc`]).
+    pub(crate) fn reduce_axis_acc(
+        &self,
+        x: &Tensor,
+        ax: usize,
+        alpha: f32,
+        acc: Option<&Storage>,
+    ) -> Storage {
         let (outer, axis, inner) = x.split_at_axis(ax);
         let n = outer * inner;
         let out = self.alloc_f32(n);
         let chunk = self.reduction_chunk(n, axis);
         let chunks = axis.div_ceil(chunk);
-        let sum = self.gpu.kernel("reduce", "sum_axis", &[]);
+        let sum = match acc {
+            Some(_) => self.gpu.kernel("reduce", "sum_axis_acc", &[]),
+            None => self.gpu.kernel("reduce", "sum_axis", &[]),
+        };
+        // The last pass's bindings: its input and output, and acc.
+        fn last<'a>(
+            input: &'a Storage,
+            out: &'a Storage,
+            acc: Option<&'a Storage>,
+        ) -> Vec<(u32, &'a Storage)> {
+            let mut b = vec![(1, input), (2, out)];
+            b.extend(acc.map(|a| (3, a)));
+            b
+        }
         if chunks <= 1 {
             let params = [
                 n as u32,
@@ -27,7 +53,7 @@ impl Ctx {
             self.gpu.dispatch(
                 &sum,
                 &params,
-                &[(1, x.storage()), (2, &out)],
+                &last(x.storage(), &out, acc),
                 self.gpu.groups_1d(n),
             );
             return out;
@@ -65,7 +91,7 @@ impl Ctx {
         self.gpu.dispatch(
             &sum,
             &params,
-            &[(1, &partial), (2, &out)],
+            &last(&partial, &out, acc),
             self.gpu.groups_1d(n),
         );
         out
