@@ -20,6 +20,9 @@ const DX: u32 = 7;
 const DGAMMA: u32 = 8;
 const DBETA: u32 = 9;
 const ACC: u32 = 10;
+/// The statistics for the backward kernels when read through a staging
+/// texture (the forward writes them at `STATS`).
+const STATS_TEXTURE: u32 = 11;
 
 pub const LAYER_NORM_EPS: f32 = 1e-5;
 
@@ -29,9 +32,14 @@ pub const LAYER_NORM_EPS: f32 = 1e-5;
 /// `shaders/layer_norm.wgsl`, which read each element two or three times.
 pub const ROW_KERNEL_MAX: usize = 64;
 
-/// Staging-texture slots of x and dy (the matmuls use 0 and 1).
+/// Staging-texture slots of x and dy (the matmuls use 0 and 1, attention
+/// 4 and 5), and of gamma, beta and the accumulated gradient of x.
 const TEXTURE_SLOT_X: u32 = 2;
 const TEXTURE_SLOT_DY: u32 = 3;
+const TEXTURE_SLOT_GAMMA: u32 = 6;
+const TEXTURE_SLOT_BETA: u32 = 7;
+const TEXTURE_SLOT_ACC: u32 = 8;
+const TEXTURE_SLOT_STATS: u32 = 9;
 
 /// The name of the generated source for rows of `row` vec4s (x and dy
 /// read through staging textures when `texture`).
@@ -64,25 +72,51 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
          const WG: u32 = 64u;\n\
          struct Params {{ rows: u32, cols: u32, eps: f32, inv_n: f32, chunk: u32, _pad0: u32, _pad1: u32, _pad2: u32 }}\n\
          @group(0) @binding(0) var<uniform> p: Params;\n\
-         @group(0) @binding(2) var<storage, read> gamma: array<vec4<f32>>;\n\
-         @group(0) @binding(3) var<storage, read> beta: array<vec4<f32>>;\n\
          @group(0) @binding(4) var<storage, read_write> y: array<vec4<f32>>;\n\
          @group(0) @binding(5) var<storage, read_write> stats: array<f32>;\n\
          @group(0) @binding(7) var<storage, read_write> dx: array<vec4<f32>>;\n\
          @group(0) @binding(8) var<storage, read_write> dgamma: array<vec4<f32>>;\n\
          @group(0) @binding(9) var<storage, read_write> dbeta: array<vec4<f32>>;\n\
-         @group(0) @binding(10) var<storage, read> acc: array<vec4<f32>>;\n\
          fn hsum(v: vec4<f32>) -> f32 {{ return v.x + v.y + v.z + v.w; }}"
     );
-    // x and dy: element i of a storage buffer, or texel i of a staging
-    // texture at (i % TEXTURE_ROW, i / TEXTURE_ROW).
-    for (var, binding) in [("x", X), ("dy", DY)] {
+    // x, dy, gamma, beta and the accumulated gradient: element i of a
+    // storage buffer, or texel i of a staging texture at (i % TEXTURE_ROW,
+    // i / TEXTURE_ROW). Every invocation of a subgroup reads the same
+    // element of gamma and beta, but on lavapipe a storage load costs a
+    // loop over the lanes all the same: they are most of the forward's
+    // reads.
+    for (var, binding) in [
+        ("x", X),
+        ("dy", DY),
+        ("gamma", GAMMA),
+        ("beta", BETA),
+        ("acc", ACC),
+    ] {
         w.push_str(&crate::gpu::shaders::read_operand(
             var,
             binding,
             "vec4<f32>",
             texture,
         ));
+    }
+    // (mean, rstd) of row r for the backward kernels: two floats of the
+    // forward's output, or half a texel of its staged copy.
+    if texture {
+        let row_texels = crate::gpu::TEXTURE_ROW;
+        let _ = writeln!(
+            w,
+            "@group(0) @binding({STATS_TEXTURE}) var stats_t: texture_2d<f32>;\n\
+             fn load_stats(r: u32) -> vec2<f32> {{\n  \
+               let i = r / 2u;\n  \
+               let t = textureLoad(stats_t, vec2<u32>(i % {row_texels}u, i / {row_texels}u), 0);\n  \
+               return select(t.xy, t.zw, (r & 1u) == 1u);\n\
+             }}"
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "fn load_stats(r: u32) -> vec2<f32> {{ return vec2<f32>(stats[2u * r], stats[2u * r + 1u]); }}"
+        );
     }
     let head = |w: &mut String, entry: &str| {
         let _ = writeln!(
@@ -114,7 +148,7 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
     for c in 0..row {
         let _ = writeln!(
             w,
-            "  y[base + {c}u] = (x{c} - mean) * rstd * gamma[{c}] + beta[{c}];"
+            "  y[base + {c}u] = (x{c} - mean) * rstd * load_gamma({c}u) + load_beta({c}u);"
         );
     }
     let _ = writeln!(
@@ -125,19 +159,19 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
     // (binding 10) as it stores.
     for (entry, plus_acc) in [
         ("layer_norm_backward_x", ""),
-        ("layer_norm_backward_x_acc", "acc[base + {c}u] + "),
+        ("layer_norm_backward_x_acc", "load_acc(base + {c}u) + "),
     ] {
         head(w, entry);
         let _ = writeln!(
             w,
-            "  let mean = stats[2u * r];\n  let rstd = stats[2u * r + 1u];\n  \
+            "  let ms = load_stats(r);\n  let mean = ms.x;\n  let rstd = ms.y;\n  \
                var sum_dxhat = vec4<f32>(0.0);\n  var sum_dxhat_xhat = vec4<f32>(0.0);"
         );
         for c in 0..row {
             let _ = writeln!(
                 w,
                 "  let xhat{c} = (load_x(base + {c}u) - mean) * rstd;\n  \
-                   let dxhat{c} = load_dy(base + {c}u) * gamma[{c}];\n  \
+                   let dxhat{c} = load_dy(base + {c}u) * load_gamma({c}u);\n  \
                    sum_dxhat += dxhat{c};\n  \
                    sum_dxhat_xhat += dxhat{c} * xhat{c};"
             );
@@ -173,7 +207,8 @@ pub fn row_kernel_wgsl(row: usize, texture: bool) -> String {
            for (var r = r0; r < r1; r++) {{\n    \
              let i = r * {row}u + c;\n    \
              let g = load_dy(i);\n    \
-             let xhat = (load_x(i) - stats[2u * r]) * stats[2u * r + 1u];\n    \
+             let ms = load_stats(r);\n    \
+             let xhat = (load_x(i) - ms.x) * ms.y;\n    \
              dg += g * xhat;\n    \
              db += g;\n  \
            }}\n  \
@@ -196,7 +231,8 @@ impl Ctx {
             beta.shape()
         );
         let y = self.alloc_f32(rows * cols);
-        let stats = self.alloc_f32(rows * 2);
+        // Whole vec4s, for the staged copy of the backward kernels.
+        let stats = self.alloc_f32(rows.next_multiple_of(2) * 2);
         // Rows of a multiple of 4 floats are read as vec4s.
         let vec4 = cols.is_multiple_of(4);
         let lanes = if vec4 { 4 } else { 1 };
@@ -232,19 +268,19 @@ impl Ctx {
         };
         let k = kernel(self, "layer_norm");
         let mut textures = Vec::new();
-        let mut buffers = vec![
-            (GAMMA, gamma.storage()),
-            (BETA, beta.storage()),
-            (Y, &y),
-            (STATS, &stats),
-        ];
-        if texture {
-            textures.push((
-                X,
-                self.gpu.stage_texture(x.storage(), texels, TEXTURE_SLOT_X),
-            ));
-        } else {
-            buffers.push((X, x.storage()));
+        let mut buffers = vec![(Y, &y), (STATS, &stats)];
+        for (binding, s, n, slot) in [
+            (X, x.storage(), texels, TEXTURE_SLOT_X),
+            (GAMMA, gamma.storage(), cols / 4, TEXTURE_SLOT_GAMMA),
+            (BETA, beta.storage(), cols / 4, TEXTURE_SLOT_BETA),
+        ] {
+            bind_operand(
+                self,
+                texture,
+                (binding, s, n, slot),
+                &mut buffers,
+                &mut textures,
+            );
         }
         self.gpu
             .dispatch_textured(&k, &params, &buffers, textures, self.gpu.groups_1d(rows));
@@ -258,15 +294,21 @@ impl Ctx {
                 // x and dy for both kernels: buffers, or textures staged once.
                 let mut textures = Vec::new();
                 let mut operands = Vec::new();
-                for (binding, s, slot) in [
-                    (X, x2.storage(), TEXTURE_SLOT_X),
-                    (DY, dy.storage(), TEXTURE_SLOT_DY),
+                for operand in [
+                    (X, x2.storage(), texels, TEXTURE_SLOT_X),
+                    (DY, dy.storage(), texels, TEXTURE_SLOT_DY),
                 ] {
-                    if texture {
-                        textures.push((binding, ctx.gpu.stage_texture(s, texels, slot)));
-                    } else {
-                        operands.push((binding, s));
-                    }
+                    bind_operand(ctx, texture, operand, &mut operands, &mut textures);
+                }
+                // The statistics: the buffer, or its staged copy at its own
+                // binding (the forward wrote the buffer).
+                if texture {
+                    let view = ctx
+                        .gpu
+                        .stage_texture(&stats, rows.div_ceil(2), TEXTURE_SLOT_STATS);
+                    textures.push((STATS_TEXTURE, view));
+                } else {
+                    operands.push((STATS, &stats));
                 }
                 let dx = if x2.requires_grad() {
                     let dx = ctx.alloc_f32(rows * cols);
@@ -278,16 +320,20 @@ impl Ctx {
                         None => "layer_norm_backward_x",
                     };
                     let k = kernel(ctx, entry);
-                    let mut buffers = vec![(GAMMA, g2.storage()), (STATS, &stats), (DX, &dx)];
-                    if let Some(acc) = &acc {
-                        buffers.push((ACC, acc.storage()));
-                    }
+                    let mut buffers = vec![(DX, &dx)];
                     buffers.extend(operands.iter().copied());
+                    let mut textures = textures.clone();
+                    let gamma = (GAMMA, g2.storage(), cols / 4, TEXTURE_SLOT_GAMMA);
+                    bind_operand(ctx, texture, gamma, &mut buffers, &mut textures);
+                    if let Some(acc) = &acc {
+                        let acc = (ACC, acc.storage(), texels, TEXTURE_SLOT_ACC);
+                        bind_operand(ctx, texture, acc, &mut buffers, &mut textures);
+                    }
                     ctx.gpu.dispatch_textured(
                         &k,
                         &params,
                         &buffers,
-                        textures.clone(),
+                        textures,
                         ctx.gpu.groups_1d(rows),
                     );
                     Some(ctx.wrap(x2.shape(), dx))
@@ -298,7 +344,7 @@ impl Ctx {
                     let dg = ctx.alloc_f32(chunks * cols);
                     let db = ctx.alloc_f32(chunks * cols);
                     let k = kernel(ctx, "layer_norm_backward_params");
-                    let mut buffers = vec![(STATS, &stats), (DGAMMA, &dg), (DBETA, &db)];
+                    let mut buffers = vec![(DGAMMA, &dg), (DBETA, &db)];
                     buffers.extend(operands.iter().copied());
                     ctx.gpu.dispatch_textured(
                         &k,
@@ -326,6 +372,23 @@ impl Ctx {
                 vec![dx, dg, db]
             },
         )
+    }
+}
+
+/// Bind `(binding, storage, texels, slot)` as a storage buffer, or, with
+/// `texture`, as a staging texture of `slot` holding its first `texels`
+/// vec4s.
+fn bind_operand<'a>(
+    ctx: &Ctx,
+    texture: bool,
+    (binding, s, texels, slot): (u32, &'a crate::gpu::Storage, usize, u32),
+    buffers: &mut Vec<(u32, &'a crate::gpu::Storage)>,
+    textures: &mut Vec<(u32, wgpu::TextureView)>,
+) {
+    if texture {
+        textures.push((binding, ctx.gpu.stage_texture(s, texels, slot)));
+    } else {
+        buffers.push((binding, s));
     }
 }
 
