@@ -153,6 +153,8 @@ fn sizes_that_are_multiples_of_4_run_the_vec4_kernels() {
     let y = ctx.layer_norm(&x, &g12, &g12);
     let grads = ctx.backward(&ctx.sum_all(&ctx.mul(&y, &y)));
     let _ = ctx.read(grads.get(&g12).unwrap());
+    // And the vec4 elementwise kernels read a and b through them.
+    let _ = ctx.read(&ctx.gelu(&ctx.add_broadcast(&ctx.add(&x, &x), &g12)));
     let names: Vec<String> = profiled_kernels(&ctx);
     for want in [
         "generated:elementwise_vec4:add",
@@ -163,6 +165,9 @@ fn sizes_that_are_multiples_of_4_run_the_vec4_kernels() {
         "generated:layer_norm_row3_t:layer_norm",
         "generated:layer_norm_row3_t:layer_norm_backward_x",
         "generated:layer_norm_row3_t:layer_norm_backward_params",
+        "generated:elementwise_vec4_t:add",
+        "generated:elementwise_vec4_t:add_broadcast",
+        "generated:elementwise_vec4_t:gelu",
         "generated:layer_norm_vec4:layer_norm",
         "generated:layer_norm_vec4:layer_norm_backward_x",
         // A broadcast operand of 17 floats cannot be read as vec4s.

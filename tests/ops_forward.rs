@@ -101,6 +101,13 @@ fn elementwise_ops_match_cpu() {
     // rows of 20: the vec4 kernels).
     elementwise_ops_match_cpu_on(&ctx, 7, 19);
     elementwise_ops_match_cpu_on(&ctx, 7, 20);
+    // The vec4 kernels with a and b read through staging textures (the
+    // engine's choice on lavapipe for large operands).
+    ctx.gpu
+        .set_texture_operands(nli_wgpu::gpu::TextureOperands::All);
+    elementwise_ops_match_cpu_on(&ctx, 7, 20);
+    ctx.gpu
+        .set_texture_operands(nli_wgpu::gpu::TextureOperands::Off);
     assert_close(
         "full",
         &ctx.read(&ctx.full(&[4, 5], 2.5)),

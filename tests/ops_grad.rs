@@ -178,6 +178,29 @@ fn grad_layer_norm_through_texture_operands() {
 }
 
 #[test]
+fn grad_elementwise_through_texture_operands() {
+    // The vec4 elementwise kernels reading a and b through staging
+    // textures: products, GELU and its gradient, a broadcast addition and
+    // an expanded one.
+    use nli_wgpu::gpu::TextureOperands;
+    check(
+        "textured elementwise",
+        vec![
+            input(50, &[3, 4, 8], -2.0, 2.0),
+            input(51, &[3, 4, 8], -1.0, 1.0),
+            input(52, &[8], -1.0, 1.0),
+            input(53, &[3, 8], -1.0, 1.0),
+        ],
+        |c, t| {
+            c.gpu.set_texture_operands(TextureOperands::All);
+            let h = c.gelu(&c.mul(&t[0], &t[1]));
+            let h = c.add_expanded(&c.add_broadcast(&h, &t[2]), &t[3], 1);
+            c.sub(&h, &c.scale(&t[1], 0.5))
+        },
+    );
+}
+
+#[test]
 fn grad_embedding() {
     let idx: Vec<u32> = vec![3, 1, 3, 0, 9, 3, 2, 1, 7, 7, 4];
     check(

@@ -57,6 +57,67 @@ pub fn vec4_source(name: &str) -> String {
     )
 }
 
+/// `source` (the vec4 build of a shader whose read-only operands are
+/// declared `var<storage, read> NAME: array<E>;`) with the operands named
+/// in `operands` (name, binding) read through staging textures instead:
+/// each declaration becomes a `texture_2d<f32>` with its `load_NAME`
+/// ([`read_operand`]), and every `NAME[index]` in the source `load_NAME(index)`.
+/// Kernels of the source that read none of them are unchanged.
+pub fn textured_source(source: &str, operands: &[(&str, u32)]) -> String {
+    let mut out = source.to_string();
+    for &(var, binding) in operands {
+        let decl = format!("@group(0) @binding({binding}) var<storage, read> {var}: array<E>;\n");
+        assert!(
+            out.contains(&decl),
+            "no storage operand `{var}` at {binding}"
+        );
+        out = out.replace(&decl, &read_operand(var, binding, "vec4<f32>", true));
+        out = replace_indexing(&out, var);
+    }
+    out
+}
+
+/// Every `var[expr]` (at a word boundary) as `load_var(expr)`, with
+/// brackets inside `expr` matched.
+fn replace_indexing(src: &str, var: &str) -> String {
+    let pat = format!("{var}[");
+    let bytes = src.as_bytes();
+    let mut out = String::with_capacity(src.len());
+    let mut i = 0;
+    while let Some(off) = src[i..].find(&pat) {
+        let at = i + off;
+        let boundary = at == 0 || {
+            let c = bytes[at - 1] as char;
+            !(c.is_ascii_alphanumeric() || c == '_')
+        };
+        out.push_str(&src[i..at]);
+        if !boundary {
+            out.push_str(&pat);
+            i = at + pat.len();
+            continue;
+        }
+        let start = at + pat.len();
+        let mut depth = 1;
+        let mut end = start;
+        for (j, c) in src[start..].char_indices() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = start + j;
+                break;
+            }
+        }
+        assert!(depth == 0, "unmatched `[` after `{var}`");
+        out.push_str(&format!("load_{var}({})", &src[start..end]));
+        i = end + 1;
+    }
+    out.push_str(&src[i..]);
+    out
+}
+
 /// Replace the value of each `const NAME: u32 = ...;` line named in
 /// `defines`. Returns the first name that has no such line.
 pub fn specialize(source: &str, defines: &[(&str, u32)]) -> Result<String, String> {

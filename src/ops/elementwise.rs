@@ -10,6 +10,11 @@ const A: u32 = 1;
 const B: u32 = 2;
 const OUT: u32 = 3;
 
+/// Staging-texture slots of a and b (matmul 0-1, layer norm 2-3 and 6-9,
+/// attention 4-5).
+const TEXTURE_SLOT_A: u32 = 10;
+const TEXTURE_SLOT_B: u32 = 11;
+
 fn same_shape(op: &str, a: &Tensor, b: &Tensor) {
     assert_eq!(
         a.shape(),
@@ -42,15 +47,42 @@ impl Ctx {
     ) {
         let vec4 = n.is_multiple_of(4) && inner.is_multiple_of(4);
         let lanes = if vec4 { 4 } else { 1 };
-        let k = self.gpu.element_kernel("elementwise", entry, vec4);
         let params = [
             (n / lanes) as u32,
             (inner / lanes).max(1) as u32,
             alpha.to_bits(),
             rep as u32,
         ];
-        self.gpu
-            .dispatch(&k, &params, bufs, self.gpu.groups_1d(n / lanes));
+        let groups = self.gpu.groups_1d(n / lanes);
+        // On lavapipe large vec4 operands are read through staging textures
+        // (a storage load there is a loop over the SIMD lanes): a, n
+        // elements, and b, n / rep.
+        if vec4 && self.gpu.texture_reads(n / 4) {
+            let k = self.gpu.generated_kernel("elementwise_vec4_t", entry, || {
+                crate::gpu::shaders::textured_source(
+                    &crate::gpu::shaders::vec4_source("elementwise"),
+                    &[("a", A), ("b", B)],
+                )
+            });
+            let mut buffers = Vec::new();
+            let mut textures = Vec::new();
+            for &(binding, s) in bufs {
+                let (texels, slot) = match binding {
+                    A => (n / 4, TEXTURE_SLOT_A),
+                    B => (n / rep / 4, TEXTURE_SLOT_B),
+                    _ => {
+                        buffers.push((binding, s));
+                        continue;
+                    }
+                };
+                textures.push((binding, self.gpu.stage_texture(s, texels, slot)));
+            }
+            self.gpu
+                .dispatch_textured(&k, &params, &buffers, textures, groups);
+            return;
+        }
+        let k = self.gpu.element_kernel("elementwise", entry, vec4);
+        self.gpu.dispatch(&k, &params, bufs, groups);
     }
 
     pub(crate) fn fill_storage(&self, s: &Storage, n: usize, value: f32) {
