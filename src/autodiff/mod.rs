@@ -80,15 +80,29 @@ impl Ctx {
             // The gradients accumulated so far for this node's inputs are
             // offered to its backward (Ctx::take_grad_acc); those it does
             // not take are added to what it returns, as before.
+            let mut offered = Vec::new();
             for (id, needs) in &node.inputs {
                 if let (true, Some(prev)) = (*needs, grads.remove(id)) {
                     self.grad_accs.borrow_mut().insert(*id, prev);
+                    offered.push(*id);
                 }
             }
             let input_grads = (node.backward)(self, &g);
-            let untaken: Vec<_> = self.grad_accs.borrow_mut().drain().collect();
-            grads.extend(untaken);
+            let untaken: HashMap<TensorId, Tensor> = self.grad_accs.borrow_mut().drain().collect();
             debug_assert_eq!(input_grads.len(), node.inputs.len(), "{}", node.op);
+            // A backward that took an accumulated gradient must return the
+            // input's gradient (which now carries it), or it would be lost.
+            for id in offered.iter().filter(|id| !untaken.contains_key(id)) {
+                assert!(
+                    node.inputs
+                        .iter()
+                        .zip(&input_grads)
+                        .any(|((i, _), gi)| i == id && gi.is_some()),
+                    "{}: took an input's accumulated gradient and returned none for it",
+                    node.op
+                );
+            }
+            grads.extend(untaken);
             for ((id, needs), gi) in node.inputs.iter().zip(input_grads) {
                 let (true, Some(gi)) = (*needs, gi) else {
                     continue;
