@@ -874,21 +874,7 @@ impl Ctx {
         // The residual (an accumulated gradient, say) in the slices' sum
         // when there is no bias to add before it.
         let fused_residual = epi.residual.filter(|_| bias.is_none());
-        let sum_entry = if fused_residual.is_some() {
-            "split_sum_acc"
-        } else {
-            "split_sum"
-        };
-        let mut sum_buffers = vec![(4, &partial), (3, &out)];
-        if let Some(res) = fused_residual {
-            sum_buffers.push((6, res));
-        }
-        self.gpu.dispatch(
-            &self.gpu.kernel("matmul", sum_entry, &[]),
-            &params,
-            &sum_buffers,
-            self.gpu.groups_1d(batch * m * n),
-        );
+        self.split_sum(&params, &partial, &out, fused_residual, batch * m * n);
         self.sum_column_slices(&params, n, partial_sums.as_ref(), sums, sums_acc);
         let rest = Epilogue {
             residual: epi.residual.filter(|_| fused_residual.is_none()),
@@ -915,20 +901,31 @@ impl Ctx {
         // [1, splits, 1, n] -> [n].
         let mut one_row = *params;
         (one_row[0], one_row[3]) = (1, 1);
-        let mut buffers = vec![(4, partial), (3, sums)];
-        if let Some(acc) = acc {
-            buffers.push((6, acc));
-        }
-        let entry = if acc.is_some() {
-            "split_sum_acc"
-        } else {
-            "split_sum"
+        self.split_sum(&one_row, partial, sums, acc, n);
+    }
+
+    /// `out` (`elements` floats) = the sum of the k slices of `partial`
+    /// under `params` (`matmul.wgsl:split_sum`), plus `acc` when given
+    /// (`split_sum_acc`).
+    fn split_sum(
+        &self,
+        params: &[u32; 12],
+        partial: &Storage,
+        out: &Storage,
+        acc: Option<&Storage>,
+        elements: usize,
+    ) {
+        let mut buffers = vec![(4, partial), (3, out)];
+        buffers.extend(acc.map(|a| (6, a)));
+        let entry = match acc {
+            Some(_) => "split_sum_acc",
+            None => "split_sum",
         };
         self.gpu.dispatch(
             &self.gpu.kernel("matmul", entry, &[]),
-            &one_row,
+            params,
             &buffers,
-            self.gpu.groups_1d(n),
+            self.gpu.groups_1d(elements),
         );
     }
 
