@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 
 use nli_wgpu::Ctx;
-use nli_wgpu::gpu::DeviceOptions;
+use nli_wgpu::gpu::{Bindings, DeviceOptions};
 
 /// Parts 1 and 1b's kernel: `iters` loop iterations of `acc` accumulators,
 /// `chain` chained fmas per accumulator per iteration, plus `loads` vec4
@@ -222,13 +222,11 @@ fn main() {
             let view = texture.then(|| ctx.gpu.stage_texture(table.storage(), len, 0));
             let run = || {
                 if let Some(view) = &view {
-                    ctx.gpu.dispatch_textured(
-                        &kernel,
-                        &params,
-                        &[(3, &out)],
-                        vec![(1, view.clone())],
-                        groups,
-                    );
+                    let bind = Bindings {
+                        buffers: vec![(3, &out)],
+                        textures: vec![(1, view.clone())],
+                    };
+                    ctx.gpu.dispatch_bound(&kernel, &params, &bind, groups);
                 } else {
                     ctx.gpu
                         .dispatch(&kernel, &params, &[(1, table.storage()), (3, &out)], groups);
@@ -294,15 +292,10 @@ fn main() {
             let groups = [m.div_ceil(rows) as u32, (n / (32 * cv)) as u32, 1];
             let params = [m as u32, n as u32, k as u32, 0];
             let run = || {
-                let tl = ctx.gpu.stage_texture(a.storage(), m * k / 4, 0);
-                let tr = ctx.gpu.stage_texture(b.storage(), k * n / 4, 1);
-                ctx.gpu.dispatch_textured(
-                    &kernel,
-                    &params,
-                    &[(3, &out)],
-                    vec![(1, tl), (2, tr)],
-                    groups,
-                );
+                let mut bind = Bindings::buffers(&[(3, &out)]);
+                bind.operand(&ctx.gpu, true, 1, a.storage(), m * k / 4, 0)
+                    .operand(&ctx.gpu, true, 2, b.storage(), k * n / 4, 1);
+                ctx.gpu.dispatch_bound(&kernel, &params, &bind, groups);
             };
             run();
             let got = ctx.gpu.read_bytes(&[&out]);

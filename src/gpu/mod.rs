@@ -180,6 +180,60 @@ pub const TEXTURE_ROW: u32 = 256;
 /// See [`Gpu::texture_reads`].
 pub const TEXTURE_MIN_TEXELS: usize = 1 << 12;
 
+/// The storage buffers and staging textures of one dispatch, by binding
+/// number ([`Gpu::dispatch_bound`]). [`Bindings::operand`] is the one place
+/// that chooses between reading an operand from its buffer and from a
+/// staged copy in a texture.
+#[derive(Clone, Default)]
+pub struct Bindings<'a> {
+    pub buffers: Vec<(u32, &'a Storage)>,
+    pub textures: Vec<(u32, wgpu::TextureView)>,
+}
+
+impl<'a> Bindings<'a> {
+    /// Storage buffers only.
+    pub fn buffers(buffers: &[(u32, &'a Storage)]) -> Bindings<'a> {
+        Bindings {
+            buffers: buffers.to_vec(),
+            textures: Vec::new(),
+        }
+    }
+
+    /// Bind `s` at `binding` as a storage buffer.
+    pub fn buffer(&mut self, binding: u32, s: &'a Storage) -> &mut Self {
+        self.buffers.push((binding, s));
+        self
+    }
+
+    /// Bind the first `texels` vec4s of `s` at `binding`: with `texture`
+    /// through the staging texture of `slot` ([`Gpu::stage_texture`], a
+    /// copy recorded now), otherwise as the storage buffer itself.
+    pub fn operand(
+        &mut self,
+        gpu: &Gpu,
+        texture: bool,
+        binding: u32,
+        s: &'a Storage,
+        texels: usize,
+        slot: u32,
+    ) -> &mut Self {
+        if texture {
+            self.textures
+                .push((binding, gpu.stage_texture(s, texels, slot)));
+        } else {
+            self.buffers.push((binding, s));
+        }
+        self
+    }
+
+    /// These bindings plus `more` (shared operands first).
+    pub fn with(&self, more: &[(u32, &'a Storage)]) -> Bindings<'a> {
+        let mut b = self.clone();
+        b.buffers.extend_from_slice(more);
+        b
+    }
+}
+
 fn module_key(shader: &str, defines: &[(&str, u32)]) -> String {
     let mut key = shader.to_string();
     for (name, value) in defines {
@@ -561,12 +615,27 @@ impl Gpu {
         buffers: &[(u32, &Storage)],
         groups: [u32; 3],
     ) {
-        self.dispatch_textured(kernel, params, buffers, Vec::new(), groups);
+        self.record_dispatch(kernel, params, buffers, Vec::new(), groups);
     }
 
-    /// [`Gpu::dispatch`] with texture bindings as well (views from
-    /// [`Gpu::stage_texture`]).
-    pub fn dispatch_textured(
+    /// [`Gpu::dispatch`] with texture bindings as well ([`Bindings`]).
+    pub fn dispatch_bound(
+        &self,
+        kernel: &Rc<Kernel>,
+        params: &[u32],
+        bindings: &Bindings,
+        groups: [u32; 3],
+    ) {
+        self.record_dispatch(
+            kernel,
+            params,
+            &bindings.buffers,
+            bindings.textures.clone(),
+            groups,
+        );
+    }
+
+    fn record_dispatch(
         &self,
         kernel: &Rc<Kernel>,
         params: &[u32],

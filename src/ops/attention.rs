@@ -18,7 +18,7 @@
 use std::fmt::Write as _;
 
 use crate::ctx::Ctx;
-use crate::gpu::WG;
+use crate::gpu::{Bindings, WG};
 use crate::tensor::Tensor;
 
 const QKV: u32 = 1;
@@ -429,25 +429,18 @@ impl Ctx {
         let name = cfg.name();
         let kern = self.gpu.generated_kernel(&name, "attention", || cfg.wgsl());
         // QKV (and, in the backward, dO): buffers, or staged textures.
-        let mut textures = Vec::new();
-        let mut buffers = vec![(O, &*out), (LSE, &lse)];
-        if cfg.texture {
-            let texels = qkv.numel() / 4;
-            textures.push((
-                QKV,
-                self.gpu
-                    .stage_texture(qkv.storage(), texels, TEXTURE_SLOT_QKV),
-            ));
-        } else {
-            buffers.push((QKV, qkv.storage()));
-        }
-        self.gpu.dispatch_textured(
-            &kern,
-            &params,
-            &buffers,
-            textures,
-            self.gpu.groups_1d(invocations),
+        let gpu = &self.gpu;
+        let mut bind = Bindings::buffers(&[(O, &*out), (LSE, &lse)]);
+        let texels = qkv.numel() / 4;
+        bind.operand(
+            gpu,
+            cfg.texture,
+            QKV,
+            qkv.storage(),
+            texels,
+            TEXTURE_SLOT_QKV,
         );
+        gpu.dispatch_bound(&kern, &params, &bind, gpu.groups_1d(invocations));
         let (qkv2, o2) = (qkv.clone(), out.clone());
         self.op_output_rc(
             "attention",
@@ -457,41 +450,19 @@ impl Ctx {
             move |ctx, g| {
                 let dqkv = ctx.alloc_f32(qkv2.numel());
                 let delta = ctx.alloc_f32(rows);
-                let mut textures = Vec::new();
-                let mut operands = Vec::new();
+                let gpu = &ctx.gpu;
+                let mut shared = Bindings::default();
                 for (binding, t, slot) in [(QKV, &qkv2, TEXTURE_SLOT_QKV), (DO, g, TEXTURE_SLOT_DO)]
                 {
-                    if cfg.texture {
-                        let view = ctx.gpu.stage_texture(t.storage(), t.numel() / 4, slot);
-                        textures.push((binding, view));
-                    } else {
-                        operands.push((binding, t.storage()));
-                    }
+                    shared.operand(gpu, cfg.texture, binding, t.storage(), t.numel() / 4, slot);
                 }
-                let pass_q = ctx
-                    .gpu
-                    .generated_kernel(&name, "attention_backward_q", || cfg.wgsl());
-                let mut buffers = vec![(O, &*o2), (LSE, &lse), (DELTA, &delta), (DQKV, &dqkv)];
-                buffers.extend(operands.iter().copied());
-                ctx.gpu.dispatch_textured(
-                    &pass_q,
-                    &params,
-                    &buffers,
-                    textures.clone(),
-                    ctx.gpu.groups_1d(invocations),
-                );
-                let pass_kv = ctx
-                    .gpu
-                    .generated_kernel(&name, "attention_backward_kv", || cfg.wgsl());
-                let mut buffers = vec![(LSE, &lse), (DELTA, &delta), (DQKV, &dqkv)];
-                buffers.extend(operands.iter().copied());
-                ctx.gpu.dispatch_textured(
-                    &pass_kv,
-                    &params,
-                    &buffers,
-                    textures,
-                    ctx.gpu.groups_1d(invocations),
-                );
+                let groups = gpu.groups_1d(invocations);
+                let pass_q = gpu.generated_kernel(&name, "attention_backward_q", || cfg.wgsl());
+                let bind = shared.with(&[(O, &*o2), (LSE, &lse), (DELTA, &delta), (DQKV, &dqkv)]);
+                gpu.dispatch_bound(&pass_q, &params, &bind, groups);
+                let pass_kv = gpu.generated_kernel(&name, "attention_backward_kv", || cfg.wgsl());
+                let bind = shared.with(&[(LSE, &lse), (DELTA, &delta), (DQKV, &dqkv)]);
+                gpu.dispatch_bound(&pass_kv, &params, &bind, groups);
                 vec![Some(ctx.wrap(qkv2.shape(), dqkv))]
             },
         )

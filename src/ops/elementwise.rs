@@ -2,7 +2,7 @@
 //! Kernels: `shaders/elementwise.wgsl`.
 
 use crate::ctx::Ctx;
-use crate::gpu::Storage;
+use crate::gpu::{Bindings, Storage};
 use crate::tensor::Tensor;
 
 /// Binding numbers of `shaders/elementwise.wgsl`.
@@ -64,21 +64,15 @@ impl Ctx {
                     &[("a", A), ("b", B)],
                 )
             });
-            let mut buffers = Vec::new();
-            let mut textures = Vec::new();
+            let mut bind = Bindings::default();
             for &(binding, s) in bufs {
-                let (texels, slot) = match binding {
-                    A => (n / 4, TEXTURE_SLOT_A),
-                    B => (n / rep / 4, TEXTURE_SLOT_B),
-                    _ => {
-                        buffers.push((binding, s));
-                        continue;
-                    }
+                match binding {
+                    A => bind.operand(&self.gpu, true, A, s, n / 4, TEXTURE_SLOT_A),
+                    B => bind.operand(&self.gpu, true, B, s, n / rep / 4, TEXTURE_SLOT_B),
+                    _ => bind.buffer(binding, s),
                 };
-                textures.push((binding, self.gpu.stage_texture(s, texels, slot)));
             }
-            self.gpu
-                .dispatch_textured(&k, &params, &buffers, textures, groups);
+            self.gpu.dispatch_bound(&k, &params, &bind, groups);
             return;
         }
         let k = self.gpu.element_kernel("elementwise", entry, vec4);

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use crate::ctx::Ctx;
+use crate::gpu::Bindings;
 use crate::tensor::Tensor;
 
 const X: u32 = 1;
@@ -267,23 +268,26 @@ impl Ctx {
             None => ctx.gpu.element_kernel("layer_norm", entry, vec4),
         };
         let k = kernel(self, "layer_norm");
-        let mut textures = Vec::new();
-        let mut buffers = vec![(Y, &y), (STATS, &stats)];
-        for (binding, s, n, slot) in [
-            (X, x.storage(), texels, TEXTURE_SLOT_X),
-            (GAMMA, gamma.storage(), cols / 4, TEXTURE_SLOT_GAMMA),
-            (BETA, beta.storage(), cols / 4, TEXTURE_SLOT_BETA),
-        ] {
-            bind_operand(
-                self,
+        let mut bind = Bindings::buffers(&[(Y, &y), (STATS, &stats)]);
+        let gpu = &self.gpu;
+        bind.operand(gpu, texture, X, x.storage(), texels, TEXTURE_SLOT_X)
+            .operand(
+                gpu,
                 texture,
-                (binding, s, n, slot),
-                &mut buffers,
-                &mut textures,
+                GAMMA,
+                gamma.storage(),
+                cols / 4,
+                TEXTURE_SLOT_GAMMA,
+            )
+            .operand(
+                gpu,
+                texture,
+                BETA,
+                beta.storage(),
+                cols / 4,
+                TEXTURE_SLOT_BETA,
             );
-        }
-        self.gpu
-            .dispatch_textured(&k, &params, &buffers, textures, self.gpu.groups_1d(rows));
+        gpu.dispatch_bound(&k, &params, &bind, gpu.groups_1d(rows));
         let (x2, g2, b2) = (x.clone(), gamma.clone(), beta.clone());
         self.op_output(
             "layer_norm",
@@ -292,23 +296,24 @@ impl Ctx {
             &[x, gamma, beta],
             move |ctx, dy| {
                 // x and dy for both kernels: buffers, or textures staged once.
-                let mut textures = Vec::new();
-                let mut operands = Vec::new();
-                for operand in [
-                    (X, x2.storage(), texels, TEXTURE_SLOT_X),
-                    (DY, dy.storage(), texels, TEXTURE_SLOT_DY),
-                ] {
-                    bind_operand(ctx, texture, operand, &mut operands, &mut textures);
-                }
+                let gpu = &ctx.gpu;
+                let mut shared = Bindings::default();
+                shared
+                    .operand(gpu, texture, X, x2.storage(), texels, TEXTURE_SLOT_X)
+                    .operand(gpu, texture, DY, dy.storage(), texels, TEXTURE_SLOT_DY);
                 // The statistics: the buffer, or its staged copy at its own
                 // binding (the forward wrote the buffer).
                 if texture {
-                    let view = ctx
-                        .gpu
-                        .stage_texture(&stats, rows.div_ceil(2), TEXTURE_SLOT_STATS);
-                    textures.push((STATS_TEXTURE, view));
+                    shared.operand(
+                        gpu,
+                        true,
+                        STATS_TEXTURE,
+                        &stats,
+                        rows.div_ceil(2),
+                        TEXTURE_SLOT_STATS,
+                    );
                 } else {
-                    operands.push((STATS, &stats));
+                    shared.buffer(STATS, &stats);
                 }
                 let dx = if x2.requires_grad() {
                     let dx = ctx.alloc_f32(rows * cols);
@@ -320,22 +325,13 @@ impl Ctx {
                         None => "layer_norm_backward_x",
                     };
                     let k = kernel(ctx, entry);
-                    let mut buffers = vec![(DX, &dx)];
-                    buffers.extend(operands.iter().copied());
-                    let mut textures = textures.clone();
-                    let gamma = (GAMMA, g2.storage(), cols / 4, TEXTURE_SLOT_GAMMA);
-                    bind_operand(ctx, texture, gamma, &mut buffers, &mut textures);
+                    let mut bind = shared.with(&[(DX, &dx)]);
+                    let gamma = g2.storage();
+                    bind.operand(gpu, texture, GAMMA, gamma, cols / 4, TEXTURE_SLOT_GAMMA);
                     if let Some(acc) = &acc {
-                        let acc = (ACC, acc.storage(), texels, TEXTURE_SLOT_ACC);
-                        bind_operand(ctx, texture, acc, &mut buffers, &mut textures);
+                        bind.operand(gpu, texture, ACC, acc.storage(), texels, TEXTURE_SLOT_ACC);
                     }
-                    ctx.gpu.dispatch_textured(
-                        &k,
-                        &params,
-                        &buffers,
-                        textures,
-                        ctx.gpu.groups_1d(rows),
-                    );
+                    gpu.dispatch_bound(&k, &params, &bind, gpu.groups_1d(rows));
                     Some(ctx.wrap(x2.shape(), dx))
                 } else {
                     None
@@ -344,15 +340,8 @@ impl Ctx {
                     let dg = ctx.alloc_f32(chunks * cols);
                     let db = ctx.alloc_f32(chunks * cols);
                     let k = kernel(ctx, "layer_norm_backward_params");
-                    let mut buffers = vec![(DGAMMA, &dg), (DBETA, &db)];
-                    buffers.extend(operands.iter().copied());
-                    ctx.gpu.dispatch_textured(
-                        &k,
-                        &params,
-                        &buffers,
-                        textures,
-                        ctx.gpu.groups_1d(chunks * cols / lanes),
-                    );
+                    let bind = shared.with(&[(DGAMMA, &dg), (DBETA, &db)]);
+                    gpu.dispatch_bound(&k, &params, &bind, gpu.groups_1d(chunks * cols / lanes));
                     // The chunks' sums add gamma's and beta's gradients
                     // accumulated so far as they store (Ctx::take_grad_acc).
                     let total = |partial, param: &Tensor| {
@@ -372,23 +361,6 @@ impl Ctx {
                 vec![dx, dg, db]
             },
         )
-    }
-}
-
-/// Bind `(binding, storage, texels, slot)` as a storage buffer, or, with
-/// `texture`, as a staging texture of `slot` holding its first `texels`
-/// vec4s.
-fn bind_operand<'a>(
-    ctx: &Ctx,
-    texture: bool,
-    (binding, s, texels, slot): (u32, &'a crate::gpu::Storage, usize, u32),
-    buffers: &mut Vec<(u32, &'a crate::gpu::Storage)>,
-    textures: &mut Vec<(u32, wgpu::TextureView)>,
-) {
-    if texture {
-        textures.push((binding, ctx.gpu.stage_texture(s, texels, slot)));
-    } else {
-        buffers.push((binding, s));
     }
 }
 

@@ -23,7 +23,7 @@
 use std::fmt::Write as _;
 
 use crate::ctx::Ctx;
-use crate::gpu::{Storage, TextureOperands};
+use crate::gpu::{Bindings, Storage, TextureOperands};
 use crate::tensor::Tensor;
 
 /// What a product adds to its output as it stores it.
@@ -826,18 +826,9 @@ impl Ctx {
             batch as u32,
         ];
         // Operand bindings: storage buffers or staged textures.
-        let mut textures = Vec::new();
-        let mut buffers = vec![];
-        if lhs_texture {
-            textures.push((1, self.gpu.stage_texture(l.s, l_texels, 0)));
-        } else {
-            buffers.push((1, l.s));
-        }
-        if rhs_texture {
-            textures.push((2, self.gpu.stage_texture(r.s, r_texels, 1)));
-        } else {
-            buffers.push((2, r.s));
-        }
+        let mut bind = Bindings::default();
+        bind.operand(&self.gpu, lhs_texture, 1, l.s, l_texels, 0)
+            .operand(&self.gpu, rhs_texture, 2, r.s, r_texels, 1);
         // The column sums: straight into their output, or one row per k
         // slice, added up like C's slices.
         let sums = epi.column_sums.filter(|_| cfg.column_sums);
@@ -848,29 +839,27 @@ impl Ctx {
             .filter(|_| splits > 1 || sums_acc.is_some())
             .map(|_| self.alloc_f32(splits * n));
         if let Some(s) = partial_sums.as_ref().or(sums) {
-            buffers.push((6, s));
+            bind.buffer(6, s);
         }
         let written = sums.is_some();
         if splits == 1 {
-            buffers.push((3, &out));
+            bind.buffer(3, &out);
             if let Some(b) = bias {
-                buffers.push((4, b));
+                bind.buffer(4, b);
             }
             if let Some(res) = epi.residual {
-                buffers.push((5, res));
+                bind.buffer(5, res);
             }
             if matches!(epi.gelu, GeluEpilogue::Keep | GeluEpilogue::Grad) {
-                buffers.push((7, epi.act.expect("the GELU epilogue's second buffer")));
+                bind.buffer(7, epi.act.expect("the GELU epilogue's second buffer"));
             }
-            self.gpu
-                .dispatch_textured(&kernel, &params, &buffers, textures, groups);
+            self.gpu.dispatch_bound(&kernel, &params, &bind, groups);
             self.sum_column_slices(&params, n, partial_sums.as_ref(), sums, sums_acc);
             return (out, written);
         }
         let partial = self.alloc_f32(batch * splits * m * n);
-        buffers.push((3, &partial));
-        self.gpu
-            .dispatch_textured(&kernel, &params, &buffers, textures, groups);
+        bind.buffer(3, &partial);
+        self.gpu.dispatch_bound(&kernel, &params, &bind, groups);
         // The residual (an accumulated gradient, say) in the slices' sum
         // when there is no bias to add before it.
         let fused_residual = epi.residual.filter(|_| bias.is_none());
