@@ -35,21 +35,19 @@ fn tiny_checkpoint(dir: &Path) {
     common::train_tiny(ModelKind::Nli, "shift-l", 4, dir);
 }
 
+/// `demo` with the shipped Shift-L model on one OOD task and a search of 2
+/// starts, plus `extra` arguments.
+fn tiny_demo(extra: &[&str]) -> Output {
+    nli()
+        .args(["demo", "--tasks", "1", "--starts", "2"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn demo_prints_the_program_without_and_with_search() {
-    // The shipped Shift-L model on one OOD task, with a very small search.
-    let out = nli()
-        .args([
-            "demo",
-            "--tasks",
-            "1",
-            "--starts",
-            "2",
-            "--search-steps",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let out = tiny_demo(&["--search-steps", "2"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let line = |label: &str| {
@@ -72,6 +70,35 @@ fn demo_prints_the_program_without_and_with_search() {
         line("accuracy with gradient search").contains("2 starts x 2 steps"),
         "{stdout}"
     );
+}
+
+/// `--profile` prints the GPU time of each kernel the command ran (or says
+/// that the adapter cannot time them).
+#[test]
+fn profile_prints_the_gpu_time_by_kernel() {
+    let out = tiny_demo(&["--search-steps", "1", "--profile"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    if stderr.contains("has no timestamp queries") {
+        return;
+    }
+    let table = stderr
+        .split("GPU time by kernel:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no profile in:\n{stderr}"));
+    // The interpreter's products and attention ran, each with a time.
+    for kernel in ["matmul", "attention", "total"] {
+        let line = table
+            .lines()
+            .find(|l| l.contains(kernel))
+            .unwrap_or_else(|| panic!("no {kernel} row in:\n{table}"));
+        let ms: f64 = line
+            .split_whitespace()
+            .rev()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no time in {line:?}"));
+        assert!(ms > 0.0, "{line:?}");
+    }
 }
 
 #[test]

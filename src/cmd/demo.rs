@@ -5,7 +5,6 @@
 //! right.
 
 use clap::Args;
-use nli_wgpu::Ctx;
 use nli_wgpu::eval::{inductor_programs, predict_hard};
 use nli_wgpu::search::gradient_search;
 use nli_wgpu::tasks::{Split, Task, TaskRng, generate_task};
@@ -82,7 +81,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if args.search.starts == 0 {
         anyhow::bail!("--starts must be at least 1");
     }
-    let ctx = Ctx::new(&args.gpu.options())?;
+    let ctx = args.gpu.open()?;
+    let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
     let model = model.nli("demo")?;
     let (suite, cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;

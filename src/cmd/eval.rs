@@ -53,7 +53,7 @@ struct Loaded {
 
 impl Loaded {
     fn new(args: &EvalArgs) -> anyhow::Result<Loaded> {
-        let ctx = Ctx::new(&args.gpu.options())?;
+        let ctx = args.gpu.open()?;
         let (ckpt, model) = args.model.load(&ctx)?;
         if !args.sweep_starts.is_empty() || !args.sweep_steps.is_empty() {
             Method::parse("gradient", model.kind())?;
@@ -156,6 +156,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         return run_sweep(args, &splits);
     }
     let m = Loaded::new(args)?;
+    let _profile = super::ProfileReport(&m.ctx);
     let out = report_path(args, "eval");
     let mut report = EvalReport {
         suite: m.run.suite.clone(),
@@ -221,6 +222,7 @@ fn run_sweep(args: &EvalArgs, splits: &[Split]) -> anyhow::Result<()> {
         anyhow::bail!("--sweep-starts: every number of starts must be at least 1");
     }
     let m = Loaded::new(args)?;
+    let _profile = super::ProfileReport(&m.ctx);
     let out = report_path(args, "sweep");
     let mut report = SweepReport {
         suite: m.run.suite.clone(),

@@ -1,7 +1,6 @@
 //! `nli-wgpu inspect`: which tokens the inductor writes for which family.
 
 use clap::Args;
-use nli_wgpu::Ctx;
 use nli_wgpu::inspect::{family_programs, probe_tokens, spec_dependence, token_usage};
 use nli_wgpu::model::Model;
 use nli_wgpu::tasks::Split;
@@ -30,7 +29,8 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
-    let ctx = Ctx::new(&args.gpu.options())?;
+    let ctx = args.gpu.open()?;
+    let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
     let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
     for split in [Split::Id, Split::Ood] {

@@ -28,6 +28,10 @@ pub struct GpuArgs {
     /// Use the adapter whose name contains this text (e.g. llvmpipe)
     #[arg(long)]
     pub adapter: Option<String>,
+    /// Print the GPU time of every kernel at the end (from timestamp
+    /// queries; each dispatch then runs in its own pass, a little slower)
+    #[arg(long)]
+    pub profile: bool,
 }
 
 impl GpuArgs {
@@ -35,6 +39,31 @@ impl GpuArgs {
         DeviceOptions {
             backend: self.backend.clone(),
             adapter: self.adapter.clone(),
+        }
+    }
+
+    /// Open the adapter. Keep the returned guard alive as long as the
+    /// work: with `--profile` it prints the GPU time by kernel when dropped.
+    pub fn open(&self) -> anyhow::Result<Ctx> {
+        let ctx = Ctx::new(&self.options())?;
+        if self.profile && !ctx.gpu.start_profile() {
+            eprintln!(
+                "--profile: {} has no timestamp queries, so no kernel times",
+                ctx.gpu.summary.name
+            );
+        }
+        Ok(ctx)
+    }
+}
+
+/// Prints the kernel profile started by [`GpuArgs::open`] (if any) when
+/// dropped, at the end of a command or on its error.
+pub struct ProfileReport<'a>(pub &'a Ctx);
+
+impl Drop for ProfileReport<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.gpu.stop_profile() {
+            eprintln!("GPU time by kernel:\n{}", p.table());
         }
     }
 }

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use nli_wgpu::Ctx;
 use nli_wgpu::search::gradient_search;
 use nli_wgpu::tasks::{SuiteConfig, read_task_file};
 
@@ -28,7 +27,8 @@ pub struct SolveArgs {
 }
 
 pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
-    let ctx = Ctx::new(&args.gpu.options())?;
+    let ctx = args.gpu.open()?;
+    let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
     let model = model.nli("solve")?;
     let suite_cfg = SuiteConfig {

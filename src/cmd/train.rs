@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use nli_wgpu::Ctx;
 use nli_wgpu::model::config::suite_preset;
 use nli_wgpu::model::{ModelKind, RunConfig};
 use nli_wgpu::train::{TrainOptions, train};
@@ -332,7 +331,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     // Refuse a bad configuration before opening the GPU or announcing a run.
     nli_wgpu::train::check_run(&opts)?;
     let run = &opts.run;
-    let ctx = Ctx::new(&args.gpu.options())?;
+    let ctx = args.gpu.open()?;
+    let _profile = super::ProfileReport(&ctx);
     let model_params = {
         let _g = ctx.no_grad();
         nli_wgpu::model::Model::build(
