@@ -477,30 +477,58 @@ fn hard_gumbel_is_one_hot_with_the_soft_gradient() {
     assert_close("straight-through gradient", &g_hard, &g_soft, 1e-6, 1e-7);
 }
 
+/// The skip gate on every path: f32 elements (groups of 15 floats), vec4
+/// elements (groups of 20), and vec4 elements read through staging textures
+/// (forced, as the engine does on lavapipe for large ones): the forward
+/// against the CPU, the gradients against finite differences, and the
+/// kernel that the path asks for runs.
 #[test]
 fn skip_gate_forward_and_gradients() {
-    let ctx = ctx();
-    let z = [0.0f32, 0.25, 1.0];
-    let prev: Vec<f32> = (0..3 * 4 * 5).map(|i| i as f32 * 0.1).collect();
-    let cand: Vec<f32> = (0..3 * 4 * 5).map(|i| 1.0 - i as f32 * 0.05).collect();
-    let out = ctx.read(&ctx.skip_gate(
-        &ctx.tensor(&z, &[3]),
-        &ctx.tensor(&prev, &[3, 4, 5]),
-        &ctx.tensor(&cand, &[3, 4, 5]),
-    ));
-    let want: Vec<f32> = (0..60)
-        .map(|i| z[i / 20] * prev[i] + (1.0 - z[i / 20]) * cand[i])
-        .collect();
-    assert_close("skip_gate", &out, &want, 1e-6, 1e-6);
-    check(
-        "skip_gate",
-        vec![
-            input(9, &[3], 0.0, 1.0),
-            input(10, &[3, 4, 5], 0.0, 1.0),
-            input(11, &[3, 4, 5], 0.0, 1.0),
-        ],
-        |c, t| c.skip_gate(&t[0], &t[1], &t[2]),
-    );
+    use nli_wgpu::gpu::TextureOperands;
+    for (inner, mode, kernel) in [
+        ([3, 5], TextureOperands::Large, "skip_gate:"),
+        ([4, 5], TextureOperands::Large, "skip_gate_vec4:"),
+        ([4, 5], TextureOperands::All, "skip_gate_vec4_t:"),
+    ] {
+        let ctx = ctx();
+        ctx.gpu.set_texture_operands(mode);
+        let what = format!("skip_gate {inner:?} {mode:?}");
+        let shape = [3, inner[0], inner[1]];
+        let n: usize = shape.iter().product();
+        let per = n / 3;
+        let z = [0.0f32, 0.25, 1.0];
+        let prev: Vec<f32> = (0..n).map(|i| i as f32 * 0.1).collect();
+        let cand: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.05).collect();
+        let profiled = ctx.gpu.start_profile();
+        let out = ctx.read(&ctx.skip_gate(
+            &ctx.tensor(&z, &[3]),
+            &ctx.tensor(&prev, &shape),
+            &ctx.tensor(&cand, &shape),
+        ));
+        if profiled {
+            let names = profiled_kernels(&ctx);
+            assert!(
+                names.iter().any(|k| k.contains(kernel)),
+                "{what}: {names:?}"
+            );
+            ctx.gpu.stop_profile();
+        }
+        let want: Vec<f32> = (0..n)
+            .map(|i| z[i / per] * prev[i] + (1.0 - z[i / per]) * cand[i])
+            .collect();
+        assert_close(&what, &out, &want, 1e-6, 1e-6);
+        let report = gradcheck(
+            &ctx,
+            &[
+                input(9, &[3], 0.0, 1.0),
+                input(10, &shape, 0.0, 1.0),
+                input(11, &shape, 0.0, 1.0),
+            ],
+            &GradCheckConfig::default(),
+            |c, t| c.skip_gate(&t[0], &t[1], &t[2]),
+        );
+        assert!(report.passed(), "{what}: {report}");
+    }
 }
 
 #[test]

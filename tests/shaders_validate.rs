@@ -74,35 +74,44 @@ fn vec4_builds_validate_with_the_same_entry_points() {
 }
 
 #[test]
-fn textured_elementwise_build_validates_and_reads_no_storage_operand() {
+fn textured_builds_validate_and_read_no_storage_operand() {
     use nli_wgpu::gpu::shaders::{source, textured_source, vec4_source};
-    let src = textured_source(&vec4_source("elementwise"), &[("a", 1), ("b", 2)]);
-    let entries = |s: &str| {
-        validate_wgsl("elementwise (textured)", s)
+    let entries = |what: &str, s: &str| {
+        validate_wgsl(what, s)
             .entry_points
             .iter()
             .map(|e| e.name.clone())
             .collect::<Vec<_>>()
     };
-    assert_eq!(
-        entries(&src),
-        entries(source("elementwise").unwrap()),
-        "the same kernels"
-    );
-    // Every read of a and b goes through its load function, and names
-    // that merely end in `a` or `b` are left alone.
-    for (line_no, line) in src.lines().enumerate() {
-        for var in ["a", "b"] {
-            let at = line.find(&format!("{var}["));
-            if let Some(at) = at {
-                let before = line[..at].chars().last();
-                assert!(
-                    before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_'),
-                    "line {}: `{var}[` still indexes a storage operand: {line}",
-                    line_no + 1
-                );
+    for (shader, operands) in [
+        ("elementwise", &[("a", 1), ("b", 2)][..]),
+        ("skip_gate", &[("prev", 2), ("cand", 3), ("g", 5)][..]),
+    ] {
+        let src = textured_source(&vec4_source(shader), operands);
+        assert_eq!(
+            entries(&format!("{shader} (textured)"), &src),
+            entries(shader, source(shader).unwrap()),
+            "{shader}: the same kernels"
+        );
+        // Every read of the operands goes through its load function, and
+        // names that merely end in one of them are left alone.
+        for (line_no, line) in src.lines().enumerate() {
+            for (var, _) in operands {
+                let at = line.find(&format!("{var}["));
+                if let Some(at) = at {
+                    let before = line[..at].chars().last();
+                    assert!(
+                        before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_'),
+                        "{shader} line {}: `{var}[` still indexes a storage operand: {line}",
+                        line_no + 1
+                    );
+                }
             }
         }
+        if shader == "elementwise" {
+            assert!(src.contains("load_b(i / (p.rep * p.inner) * p.inner + i % p.inner)"));
+        } else {
+            assert!(src.contains("load_g(base + i) * (load_prev(base + i) - load_cand(base + i))"));
+        }
     }
-    assert!(src.contains("load_b(i / (p.rep * p.inner) * p.inner + i % p.inner)"));
 }

@@ -36,7 +36,7 @@ const SCALAR_HSUM: &str = "fn hsum(v: E) -> f32 { return v; }";
 /// Shaders written over `alias E = f32;` (and, when they reduce,
 /// `fn hsum(v: E) -> f32 { return v; }`), each of whose kernels reads as the
 /// same kernel on vec4 elements.
-pub const VEC4_SHADERS: &[&str] = &["elementwise", "layer_norm"];
+pub const VEC4_SHADERS: &[&str] = &["elementwise", "layer_norm", "skip_gate"];
 
 /// The vec4 build of one of [`VEC4_SHADERS`]: on lavapipe every storage load
 /// is a loop over the SIMD lanes, so four floats per load move far more data
