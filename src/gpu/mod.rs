@@ -544,6 +544,21 @@ impl Gpu {
         }
     }
 
+    /// An entry of the vec4 build of one of [`shaders::VEC4_SHADERS`] that
+    /// reads `operands` (name, binding) through staging textures
+    /// ([`shaders::textured_source`]). A shader has one textured build,
+    /// named `{shader}_vec4_t`: each caller passes it the same operands.
+    pub fn textured_element_kernel(
+        &self,
+        shader: &'static str,
+        entry: &str,
+        operands: &[(&str, u32)],
+    ) -> Rc<Kernel> {
+        self.generated_kernel(&format!("{shader}_vec4_t"), entry, || {
+            shaders::textured_source(&shaders::vec4_source(shader), operands)
+        })
+    }
+
     /// Like [`Gpu::kernel`], for WGSL generated at run time (kernels whose
     /// unrolled body depends on sizes, e.g. the matmul register blocks).
     /// `name` identifies the source: the same name must always give the same

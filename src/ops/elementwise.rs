@@ -58,12 +58,9 @@ impl Ctx {
         // (a storage load there is a loop over the SIMD lanes): a, n
         // elements, and b, n / rep.
         if vec4 && self.gpu.texture_reads(n / 4) {
-            let k = self.gpu.generated_kernel("elementwise_vec4_t", entry, || {
-                crate::gpu::shaders::textured_source(
-                    &crate::gpu::shaders::vec4_source("elementwise"),
-                    &[("a", A), ("b", B)],
-                )
-            });
+            let k = self
+                .gpu
+                .textured_element_kernel("elementwise", entry, &[("a", A), ("b", B)]);
             let mut bind = Bindings::default();
             for &(binding, s) in bufs {
                 match binding {

@@ -3,7 +3,7 @@
 //! textures on lavapipe, where each group is whole vec4s).
 
 use crate::ctx::Ctx;
-use crate::gpu::{Bindings, Storage, shaders};
+use crate::gpu::{Bindings, Storage};
 use crate::tensor::Tensor;
 
 const Z: u32 = 1;
@@ -50,12 +50,9 @@ impl Ctx {
         let params = [(n / lanes) as u32, (inner / lanes) as u32, groups as u32, 0];
         let kernel = move |ctx: &Ctx, entry: &str| {
             if texture {
-                ctx.gpu.generated_kernel("skip_gate_vec4_t", entry, || {
-                    shaders::textured_source(
-                        &shaders::vec4_source("skip_gate"),
-                        &[("prev", PREV), ("cand", CAND), ("g", G)],
-                    )
-                })
+                let operands = [("prev", PREV), ("cand", CAND), ("g", G)];
+                ctx.gpu
+                    .textured_element_kernel("skip_gate", entry, &operands)
             } else {
                 ctx.gpu.element_kernel("skip_gate", entry, vec4)
             }
