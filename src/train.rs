@@ -17,6 +17,7 @@ use crate::checkpoint::{self, ADAM_M, ADAM_V, Checkpoint, METRICS_FILE};
 use crate::ctx::Ctx;
 use crate::error::{Error, Result};
 use crate::eval;
+use crate::model::config::ENCODER_WARMUP_WINDOW;
 use crate::model::layers::{ParamSource, RandomInit};
 use crate::model::{InitKind, LossSettings, Model, RunConfig, argmax_rows};
 use crate::optim::{Adam, AdamConfig};
@@ -356,8 +357,9 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
 
 pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     check_run(opts)?;
-    let run = &opts.run;
-    let (suite, suite_cfg) = suite_config(run)?;
+    // Mutable: a warm-up that ends on its loss rewrites its own length.
+    let mut run = opts.run.clone();
+    let (suite, suite_cfg) = suite_config(&run)?;
     let tc = &run.train;
     let dir = &opts.out_dir;
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
@@ -375,6 +377,16 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     let mut adam = Adam::new(adam_cfg);
     let (model, start) = if opts.resume {
         let ckpt = checkpoint::load(&ckpt_path)?;
+        // A warm-up that ended on its loss is over where the checkpoint
+        // says, whatever most steps this run's settings allow it.
+        let (was, now) = (&ckpt.config.train, &run.train);
+        if was.encoder_warmup_until.is_some()
+            && now.encoder_warmup_until.is_some()
+            && was.encoder_warmup < now.encoder_warmup
+            && ckpt.step >= was.encoder_warmup
+        {
+            run.train.end_encoder_warmup(was.encoder_warmup);
+        }
         if ckpt.config.model != run.model || ckpt.config.suite != run.suite {
             return Err(Error::Config(format!(
                 "{} was trained with suite {} and model {:?}; this run asks for suite {} and model {:?}. \
@@ -400,18 +412,20 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 }
             }
         }
-        adam.t = tc.adam_steps(ckpt.step) as u64;
+        adam.t = run.train.adam_steps(ckpt.step) as u64;
         (model, ckpt.step)
     } else if let Some(from) = &opts.init_from {
         // check_run compared the model configs.
         (load_model(ctx, &checkpoint::load(from)?)?, 0)
     } else {
         (
-            Model::build(ctx, &run.model, &mut RandomInit::new(tc.seed)),
+            Model::build(ctx, &run.model, &mut RandomInit::new(run.train.seed)),
             0,
         )
     };
-    let end = opts.stop_after.map_or(tc.steps, |s| s.min(tc.steps));
+    let tc = &run.train;
+    let stop = |steps: usize| opts.stop_after.map_or(steps, |s| s.min(steps));
+    let mut end = stop(tc.steps);
     let mut metrics = open_metrics(dir, opts.resume)?;
     let programs = training_programs(suite, &suite_cfg, tc.programs.as_deref())?;
     let names: Vec<String> = programs.iter().map(|p| p.name()).collect();
@@ -457,7 +471,13 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
     // low temperatures late in a run can destabilise training.
     let best_dir = dir.join(BEST_DIR);
     let mut best = read_best(dir);
-    for step in start..end {
+    // The warm-up's last contrastive losses, when it ends on them.
+    let mut warmup_losses = std::collections::VecDeque::new();
+    for step in start.. {
+        if step >= end {
+            break;
+        }
+        let tc = &run.train;
         if let Some(hook) = &opts.before_step {
             hook(ctx, step, &model);
         }
@@ -498,7 +518,31 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             )));
         }
         last_loss = loss;
-        if log_now {
+        let mut warmup_ended = None;
+        if let (Some(until), true) = (tc.encoder_warmup_until, tc.in_encoder_warmup(step)) {
+            // The warm-up's loss is the contrastive loss alone.
+            warmup_losses.push_back(loss);
+            if warmup_losses.len() > ENCODER_WARMUP_WINDOW {
+                warmup_losses.pop_front();
+            }
+            let mean = warmup_losses.iter().sum::<f32>() / warmup_losses.len() as f32;
+            if warmup_losses.len() == ENCODER_WARMUP_WINDOW
+                && mean < until
+                && done < tc.encoder_warmup
+            {
+                run.train.end_encoder_warmup(done);
+                end = stop(run.train.steps);
+                bar.set_length(run.train.steps as u64);
+                bar.println(format!(
+                    "step {done}: the encoder warm-up ends (mean contrastive loss of the last \
+                     {ENCODER_WARMUP_WINDOW} steps {mean:.3} < {until}); {} steps in all",
+                    run.train.steps
+                ));
+                warmup_ended = Some(mean);
+            }
+        }
+        let tc = &run.train;
+        if log_now || warmup_ended.is_some() {
             let mut wanted: Vec<&Tensor> = vec![&parts.recon, &parts.pred];
             wanted.extend(parts.extra.iter().map(|(_, t)| t));
             wanted.extend(parts.logits.iter());
@@ -545,8 +589,12 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             if run.model.kind == crate::model::ModelKind::Nli {
                 line["tau_d"] = serde_json::json!(tau_d);
             }
-            if tc.in_encoder_warmup(step) {
+            if tc.in_encoder_warmup(step) || warmup_ended.is_some() {
                 line["encoder_warmup"] = serde_json::json!(true);
+            }
+            if let Some(mean) = warmup_ended {
+                line["encoder_warmup_ended"] = serde_json::json!(done);
+                line["encoder_warmup_mean_loss"] = serde_json::json!(mean);
             }
             // Nothing to validate while only the encoder trains.
             if (done % tc.eval_every == 0 && !tc.in_encoder_warmup(step)) || done == end {
@@ -555,7 +603,7 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
                 line["val_id_accuracy"] = serde_json::json!(acc);
                 last_val = Some(acc);
                 if beats(best, acc, loss) {
-                    save_checkpoint(ctx, &best_dir, run, done, &model, Some(&adam))?;
+                    save_checkpoint(ctx, &best_dir, &run, done, &model, Some(&adam))?;
                     let record =
                         serde_json::json!({ "step": done, "val_id_accuracy": acc, "loss": loss });
                     checkpoint::write_atomic(&dir.join(BEST_FILE), record.to_string().as_bytes())?;
@@ -575,10 +623,10 @@ pub fn train(ctx: &Ctx, opts: &TrainOptions) -> Result<TrainSummary> {
             ));
         }
         if tc.keep_every > 0 && done % tc.keep_every == 0 {
-            save_checkpoint(ctx, &snapshot_dir(dir, done), run, done, &model, None)?;
+            save_checkpoint(ctx, &snapshot_dir(dir, done), &run, done, &model, None)?;
         }
         if done % tc.checkpoint_every == 0 || done == end {
-            save_checkpoint(ctx, dir, run, done, &model, Some(&adam))?;
+            save_checkpoint(ctx, dir, &run, done, &model, Some(&adam))?;
             last_saved = Some(done);
             // The curves so far, beside the checkpoint; a figure that cannot
             // be drawn never stops training.

@@ -651,6 +651,73 @@ fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
 }
 
 #[test]
+fn an_encoder_warmup_can_end_on_its_loss_and_a_resumed_run_keeps_the_end() {
+    use nli_wgpu::model::config::ENCODER_WARMUP_WINDOW as W;
+    let ctx = ctx();
+    let dir = tmp("warmup-until");
+    // At most W + 10 warm-up steps, then 4; every loss is below the
+    // threshold, so the warm-up ends as soon as its window is full.
+    let mut run = tiny_run(W + 10 + 4);
+    run.train.encoder_warmup = W + 10;
+    run.train.encoder_warmup_until = Some(1e6);
+    train(&ctx, &opts(run.clone(), &dir, false, Some(W + 2))).unwrap();
+    let ck = checkpoint::load(&dir).unwrap();
+    assert_eq!(ck.step, W + 2);
+    assert_eq!(
+        (ck.config.train.encoder_warmup, ck.config.train.steps),
+        (W, W + 4),
+        "the warm-up ends after {W} steps and the main phase keeps its 4"
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ended: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| l["encoder_warmup_ended"].as_u64())
+        .collect();
+    assert_eq!(ended, [W as u64]);
+    for line in &lines {
+        let step = line["step"].as_u64().unwrap() as usize;
+        let warm = line["encoder_warmup"].as_bool().unwrap_or(false);
+        assert_eq!(warm, step <= W, "step {step}: {line}");
+    }
+    // Resumed with the same settings (at most W + 10 warm-up steps), the
+    // run keeps the end its checkpoint records: no more warm-up, and its
+    // last step is W + 4.
+    let done = train(&ctx, &opts(run.clone(), &dir, true, None)).unwrap();
+    assert_eq!(done.steps_done, W + 4);
+    let after = checkpoint::load(&dir).unwrap();
+    assert_eq!(after.step, W + 4);
+    assert_eq!(after.config.train.encoder_warmup, W);
+
+    // A threshold no contrastive loss reaches: the warm-up takes its most
+    // steps, and the run its configured length.
+    let never = tmp("warmup-until-never");
+    let mut run = tiny_run(W + 3);
+    run.train.encoder_warmup = W + 1;
+    run.train.encoder_warmup_until = Some(1e-3);
+    let done = train(&ctx, &opts(run.clone(), &never, false, None)).unwrap();
+    assert_eq!(done.steps_done, W + 3);
+    let ck = checkpoint::load(&never).unwrap();
+    assert_eq!(
+        (ck.config.train.encoder_warmup, ck.config.train.steps),
+        (W + 1, W + 3)
+    );
+
+    // Refused: a threshold without a warm-up to end, and one that is no loss.
+    let mut bad = run.train.clone();
+    bad.encoder_warmup = 0;
+    assert_refused(&bad, "encoder_warmup_until");
+    for t in [0.0, -1.0, f32::NAN] {
+        let mut bad = run.train.clone();
+        bad.encoder_warmup_until = Some(t);
+        assert_refused(&bad, "encoder_warmup_until");
+    }
+}
+
+#[test]
 fn resuming_after_the_encoder_warmup_equals_an_uninterrupted_run() {
     // Adam restarts at the end of the warm-up; a run resumed after it must
     // take up the restarted step count, not the run's.

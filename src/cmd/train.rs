@@ -126,6 +126,9 @@ pub struct RunOverrides {
     /// NLI, D-LPN: train only the inductor, on the views' contrastive loss, for the first N steps; the temperatures anneal over the steps after [default: 0]
     #[arg(long, help_heading = "Training")]
     pub encoder_warmup: Option<usize>,
+    /// NLI, D-LPN: end the encoder warm-up once the mean contrastive loss of its last 100 steps is below this; --encoder-warmup is then the most warm-up steps, and the steps not taken come off --steps
+    #[arg(long, help_heading = "Training", value_parser = finite_f32)]
+    pub encoder_warmup_until: Option<f32>,
     /// LPN: weight of the KL term
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub kl_beta: Option<f32>,
@@ -226,6 +229,7 @@ impl RunOverrides {
             warmup_steps,
             weight_decay,
             encoder_warmup,
+            encoder_warmup_until,
             kl_beta,
             lpn_train_grad,
             hard_inductor_frac,

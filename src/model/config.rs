@@ -247,6 +247,17 @@ pub struct TrainConfig {
     /// rest of the model starts training there).
     #[serde(default)]
     pub encoder_warmup: usize,
+    /// End the encoder warm-up on its loss instead of a step count: with
+    /// this set, `encoder_warmup` is the most warm-up steps, and the
+    /// warm-up ends at the first step where the mean contrastive loss of
+    /// the last [`ENCODER_WARMUP_WINDOW`] warm-up steps is below it. The
+    /// steps not taken come off `steps` (the main phase keeps its length),
+    /// and the run's config then records the step the warm-up ended at as
+    /// `encoder_warmup`, so a resumed run keeps it. Shift-P's runs that
+    /// ended their warm-up with the encoder still near chance learned
+    /// their language late and missed (docs/experiments.md, runs 48, 52).
+    #[serde(default)]
+    pub encoder_warmup_until: Option<f32>,
     /// LPN: weight of the KL term.
     #[serde(default = "default_kl_beta")]
     pub kl_beta: f32,
@@ -354,6 +365,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         warmup_steps: 0,
         weight_decay: 0.0,
         encoder_warmup: 0,
+        encoder_warmup_until: None,
         kl_beta: default_kl_beta(),
         lpn_train_grad: 1,
         hard_inductor_frac: 0.0,
@@ -478,6 +490,10 @@ pub fn preset_for(
 /// tells the shifts apart and the run writes one token for all five).
 pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
 
+/// Warm-up steps whose mean contrastive loss [`TrainConfig::encoder_warmup_until`]
+/// compares with its threshold (single steps scatter by about 0.2).
+pub const ENCODER_WARMUP_WINDOW: usize = 100;
+
 /// [`preset_for`] for training on `suite`: NLI's and D-LPN's `cpu` preset
 /// on Shift-P adds the encoder warm-up ([`CPU_SHIFT_P_ENCODER_WARMUP`]
 /// steps, added to the run's steps so that SPEC's schedule follows it
@@ -557,6 +573,20 @@ impl TrainConfig {
                 self.encoder_warmup, self.steps
             ));
         }
+        if let Some(until) = self.encoder_warmup_until {
+            if !(until > 0.0 && until.is_finite()) {
+                return bad(format!(
+                    "encoder_warmup_until={until} must be a positive loss"
+                ));
+            }
+            if self.encoder_warmup == 0 {
+                return bad(
+                    "encoder_warmup_until ends an encoder warm-up: set encoder_warmup, the most \
+                     steps it may take"
+                        .into(),
+                );
+            }
+        }
         if self.lpn_train_grad > 1 {
             return bad(format!(
                 "lpn_train_grad={} must be 0 or 1",
@@ -634,6 +664,17 @@ impl TrainConfig {
             step.saturating_sub(self.encoder_warmup),
             self.steps.saturating_sub(self.encoder_warmup),
         )
+    }
+
+    /// End the encoder warm-up at `step` (before its last step): the steps
+    /// not taken come off the run, so the main phase keeps its length.
+    pub fn end_encoder_warmup(&mut self, step: usize) {
+        assert!(
+            step < self.encoder_warmup,
+            "the warm-up ends before its last step"
+        );
+        self.steps -= self.encoder_warmup - step;
+        self.encoder_warmup = step;
     }
 
     /// Adam's step count after `step` steps: it restarts at the end of the
