@@ -454,6 +454,38 @@ fn tuning_from_environment_is_checked() {
     }
 }
 
+#[test]
+fn newer_lavapipe_gets_small_matmul_blocks_and_the_environment_wins() {
+    use nli_wgpu::gpu::{AdapterSummary, NEWER_LAVAPIPE_MATMUL_BLOCK, mesa_major};
+    assert_eq!(mesa_major("llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"), Some(22));
+    assert_eq!(mesa_major("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"), Some(25));
+    assert_eq!(mesa_major("NVIDIA 550.54.14"), None);
+    let adapter = |kind: &str, driver: &str, info: &str| AdapterSummary {
+        name: "test".into(),
+        backend: "Vulkan".into(),
+        device_type: kind.into(),
+        driver: driver.into(),
+        driver_info: info.into(),
+        limits: Default::default(),
+        timestamps: false,
+        subgroup_size: None,
+    };
+    let old = adapter("Cpu", "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)");
+    let new = adapter("Cpu", "llvmpipe", "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)");
+    let gpu = adapter("DiscreteGpu", "radv", "Mesa 25.0.7");
+    assert_eq!(Tuning::for_adapter(&old), Tuning::default());
+    assert_eq!(Tuning::for_adapter(&gpu), Tuning::default());
+    let small = Tuning::for_adapter(&new);
+    assert_eq!(small.matmul_block, Some(NEWER_LAVAPIPE_MATMUL_BLOCK));
+    // A block size from the environment overrides the adapter's.
+    let forced = Tuning {
+        matmul_block: Some(32),
+        attention_block: None,
+    };
+    assert_eq!(forced.or(small).matmul_block, Some(32));
+    assert_eq!(Tuning::default().or(small), small);
+}
+
 /// The fused MLP (`mlp_residual`) against the CPU forward, and its
 /// gradients against the same MLP of separate ops (linear, GELU, linear on
 /// the residual), on every path of its epilogues: GELU in the block

@@ -123,7 +123,48 @@ pub struct Tuning {
     pub attention_block: Option<usize>,
 }
 
+/// Largest matmul block on lavapipe from Mesa 23 on: Mesa 25.0.7's llvmpipe
+/// compiles compute kernels through LLVM's coroutine passes, which took more
+/// than 10 minutes on one 32x32-block kernel (`CoroSplit`'s frame building,
+/// seen in a debugger) and more than 5 minutes for the first step with
+/// 16x16 blocks, where Mesa 22.3.6 compiles all of a step's kernels in about
+/// 15 s. With 8x8 blocks Mesa 25.0.7 compiled a `cpu`-preset step in about
+/// a minute and ran it at 0.48 steps/s, against 0.59 for Mesa 22.3.6 with
+/// its 32x32 blocks (the README's Benchmarks).
+pub const NEWER_LAVAPIPE_MATMUL_BLOCK: u32 = 8;
+
+/// The major version of Mesa in a driver description such as `llvmpipe
+/// Mesa 22.3.6 (LLVM 15.0.6)` or `Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)`.
+pub fn mesa_major(driver: &str) -> Option<u32> {
+    let rest = &driver[driver.find("Mesa ")? + 5..];
+    let major: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    major.parse().ok()
+}
+
 impl Tuning {
+    /// The adapter's own block sizes where they differ from the kernels'
+    /// defaults: on lavapipe from Mesa 23 on, matmul blocks of at most
+    /// [`NEWER_LAVAPIPE_MATMUL_BLOCK`] (larger ones take minutes each to
+    /// compile there). Only Mesa 22.3.6 and 25.0.7 were measured; 23 and 24
+    /// are taken to be like 25.
+    pub fn for_adapter(summary: &device::AdapterSummary) -> Tuning {
+        let driver = format!("{} {}", summary.driver, summary.driver_info);
+        let newer_lavapipe =
+            summary.device_type == "Cpu" && mesa_major(&driver).is_some_and(|m| m >= 23);
+        Tuning {
+            matmul_block: newer_lavapipe.then_some(NEWER_LAVAPIPE_MATMUL_BLOCK),
+            attention_block: None,
+        }
+    }
+
+    /// These overrides, and `other`'s where these have none.
+    pub fn or(self, other: Tuning) -> Tuning {
+        Tuning {
+            matmul_block: self.matmul_block.or(other.matmul_block),
+            attention_block: self.attention_block.or(other.attention_block),
+        }
+    }
+
     /// Read the overrides from the environment; a value out of range is an
     /// error naming the variable.
     pub fn from_env() -> Result<Tuning> {
@@ -256,7 +297,7 @@ impl Gpu {
         // NLI_WGPU_CHECKED=1 turns the checks back on, for debugging.
         let checked_shaders = std::env::var("NLI_WGPU_CHECKED").is_ok_and(|v| v != "0");
         let cpu = dev.summary.device_type == "Cpu";
-        let tuning = Tuning::from_env()?;
+        let tuning = Tuning::from_env()?.or(Tuning::for_adapter(&dev.summary));
         Ok(Gpu {
             device: dev.device,
             queue: dev.queue,
