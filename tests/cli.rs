@@ -46,6 +46,29 @@ fn tiny_demo(extra: &[&str]) -> Output {
 }
 
 #[test]
+fn info_prints_the_adapter_and_the_block_sizes_the_environment_forces() {
+    let out = nli()
+        .arg("info")
+        .env_remove("NLI_MATMUL_BLOCK")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("driver:"), "{stdout}");
+    assert!(stdout.contains("matmul block:"), "{stdout}");
+    let out = nli()
+        .arg("info")
+        .env("NLI_MATMUL_BLOCK", "4")
+        .env("NLI_ATTENTION_BLOCK", "3")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("matmul block: at most 4x4"), "{stdout}");
+    assert!(stdout.contains("attention block: 3 query rows"), "{stdout}");
+}
+
+#[test]
 fn demo_prints_the_program_without_and_with_search() {
     let out = tiny_demo(&["--search-steps", "2"]);
     let (stdout, stderr) = text(&out);

@@ -22,6 +22,18 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
     } else {
         let g = Gpu::new(&args.gpu.options())?;
         println!("{}", g.summary);
+        // Block sizes that replace the kernels' own choice (from the
+        // environment, or for this driver).
+        let t = g.tuning();
+        let or_default = |v: Option<String>| v.unwrap_or_else(|| "the kernels' own".into());
+        println!(
+            "matmul block: {}",
+            or_default(t.matmul_block.map(|b| format!("at most {b}x{b}")))
+        );
+        println!(
+            "attention block: {}",
+            or_default(t.attention_block.map(|b| format!("{b} query rows")))
+        );
     }
     Ok(())
 }
