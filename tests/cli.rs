@@ -47,23 +47,28 @@ fn tiny_demo(extra: &[&str]) -> Output {
 
 #[test]
 fn info_prints_the_adapter_and_the_block_sizes_the_environment_forces() {
-    let out = nli()
-        .arg("info")
-        .env_remove("NLI_MATMUL_BLOCK")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
+    // `info`'s stdout with these block sizes in the environment (None: unset).
+    let info = |matmul: Option<&str>, attention: Option<&str>| {
+        let mut c = nli();
+        c.arg("info");
+        for (var, v) in [
+            ("NLI_MATMUL_BLOCK", matmul),
+            ("NLI_ATTENTION_BLOCK", attention),
+        ] {
+            match v {
+                Some(v) => c.env(var, v),
+                None => c.env_remove(var),
+            };
+        }
+        let out = c.output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        stdout
+    };
+    let stdout = info(None, None);
     assert!(stdout.contains("driver:"), "{stdout}");
     assert!(stdout.contains("matmul block:"), "{stdout}");
-    let out = nli()
-        .arg("info")
-        .env("NLI_MATMUL_BLOCK", "4")
-        .env("NLI_ATTENTION_BLOCK", "3")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stderr}");
+    let stdout = info(Some("4"), Some("3"));
     assert!(stdout.contains("matmul block: at most 4x4"), "{stdout}");
     assert!(stdout.contains("attention block: 3 query rows"), "{stdout}");
 }

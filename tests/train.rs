@@ -45,6 +45,15 @@ fn tmp(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// The lines of a run directory's metrics.jsonl, parsed.
+fn metrics_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn resuming_after_k_steps_equals_an_uninterrupted_run() {
     let ctx = ctx();
@@ -69,14 +78,9 @@ fn resuming_after_k_steps_equals_an_uninterrupted_run() {
     }
     assert!(differs_from_init, "training moved nothing");
     // The metrics of the resumed run continue the file.
-    let lines = std::fs::read_to_string(b.join(checkpoint::METRICS_FILE)).unwrap();
-    let steps: Vec<u64> = lines
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
+    let steps: Vec<u64> = metrics_lines(&b)
+        .iter()
+        .map(|l| l["step"].as_u64().unwrap())
         .collect();
     // Every 2 steps, plus the stop at step 5.
     assert_eq!(steps, [2, 4, 5, 6, 8, 10]);
@@ -97,10 +101,8 @@ fn the_best_validation_checkpoint_is_kept_apart() {
     assert_eq!(best.step as u64, record["step"].as_u64().unwrap());
     // It is the evaluation with the highest accuracy of the run, ties
     // broken by the lower training loss (the first of exact ties).
-    let lines = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE)).unwrap();
-    let evals: Vec<(u64, f64, f64)> = lines
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let evals: Vec<(u64, f64, f64)> = metrics_lines(&dir)
+        .into_iter()
         .filter(|v| v.get("val_id_accuracy").is_some())
         .map(|v| {
             (
@@ -622,11 +624,7 @@ fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
     );
 
     // The metrics say which steps were the warm-up's: contrastive loss only.
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = metrics_lines(&dir);
     for line in &lines {
         let step = line["step"].as_u64().unwrap();
         let warm = line["encoder_warmup"].as_bool().unwrap_or(false);
@@ -668,11 +666,7 @@ fn an_encoder_warmup_can_end_on_its_loss_and_a_resumed_run_keeps_the_end() {
         (W, W + 4),
         "the warm-up ends after {W} steps and the main phase keeps its 4"
     );
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = metrics_lines(&dir);
     let ended: Vec<u64> = lines
         .iter()
         .filter_map(|l| l["encoder_warmup_ended"].as_u64())

@@ -125,12 +125,12 @@ pub struct Tuning {
 
 /// Largest matmul block on lavapipe from Mesa 23 on: Mesa 25.0.7's llvmpipe
 /// compiles compute kernels through LLVM's coroutine passes, which took more
-/// than 10 minutes on one 32x32-block kernel (`CoroSplit`'s frame building,
-/// seen in a debugger) and more than 5 minutes for the first step with
-/// 16x16 blocks, where Mesa 22.3.6 compiles all of a step's kernels in about
-/// 15 s. With 8x8 blocks Mesa 25.0.7 compiled a `cpu`-preset step in about
-/// a minute and ran it at 0.48 steps/s, against 0.59 for Mesa 22.3.6 with
-/// its 32x32 blocks (the README's Benchmarks).
+/// than 10 minutes on the first `cpu`-preset step with 32x32 blocks
+/// (`CoroSplit`'s frame building, seen in a debugger) and more than 5
+/// minutes with 16x16 blocks, where Mesa 22.3.6 ran the first 10 steps in
+/// 22 s. With 8x8 blocks Mesa 25.0.7 took 60-90 s for the first 10 steps
+/// (compiling) and then ran at 0.48 steps/s, against 0.59 for Mesa 22.3.6
+/// with its 32x32 blocks (the README's Benchmarks).
 pub const NEWER_LAVAPIPE_MATMUL_BLOCK: u32 = 8;
 
 /// The major version of Mesa in a driver description such as `llvmpipe
