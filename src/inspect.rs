@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::ctx::Ctx;
 use crate::eval::inductor_programs;
+use crate::model::config::ModelConfig;
 use crate::model::{Nli, ProgramModel, SKIP, argmax_rows};
 use crate::tasks::pack::PackedTasks;
 use crate::tasks::{Primitive, Program, SuiteConfig, Task, TaskRng, generate_task};
@@ -106,6 +107,62 @@ pub fn probe_tokens(
     samples: usize,
     seed: u64,
 ) -> Vec<TokenProbe> {
+    let tokens: Vec<Vec<u32>> = (0..model.cfg.codebook as u32)
+        .filter(|&tok| tok as usize != SKIP)
+        .map(|tok| vec![tok])
+        .collect();
+    probe_programs(ctx, model, &tokens, tau_d, samples, seed)
+        .expect("single tokens of the codebook are valid programs")
+        .into_iter()
+        .map(|p| TokenProbe {
+            token: p.program[0],
+            matches: p.matches,
+        })
+        .collect()
+}
+
+/// What a token string computes when run through the interpreter (then
+/// SKIP to the program's length), compared position by position with each
+/// reference map.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ProgramProbe {
+    pub program: Vec<u32>,
+    /// Reference maps by the fraction of output positions they match, best
+    /// first.
+    pub matches: Vec<(String, f32)>,
+}
+
+/// Whether a model of `cfg` can run `program`: at most its program length,
+/// every token in its codebook. The error names the program and the limit.
+pub fn check_program(cfg: &ModelConfig, program: &[u32]) -> Result<(), String> {
+    let (t, k) = (cfg.program_len, cfg.codebook);
+    if program.len() > t {
+        return Err(format!(
+            "program {program:?} has {} tokens; this model's programs have at most {t}",
+            program.len()
+        ));
+    }
+    if let Some(bad) = program.iter().find(|&&tok| tok as usize >= k) {
+        return Err(format!(
+            "program {program:?}: token {bad} is outside the codebook (0..{k})"
+        ));
+    }
+    Ok(())
+}
+
+/// Run each of `programs` (token ids, at most the model's program length,
+/// SKIP after them) on the same `samples` random inputs (no noise,
+/// interpreter at `tau_d`) and compare the outputs with every reference map.
+/// Errors name the program that is too long or holds a token outside the
+/// codebook.
+pub fn probe_programs(
+    ctx: &Ctx,
+    model: &Nli,
+    programs: &[Vec<u32>],
+    tau_d: f32,
+    samples: usize,
+    seed: u64,
+) -> Result<Vec<ProgramProbe>, String> {
     let _g = ctx.no_grad();
     let (t, k, n, v) = (
         model.cfg.program_len,
@@ -113,17 +170,22 @@ pub fn probe_tokens(
         model.cfg.n,
         model.cfg.v,
     );
-    let tokens: Vec<usize> = (0..k).filter(|&tok| tok != SKIP).collect();
-    let rows = tokens.len() * samples;
+    for prog in programs {
+        check_program(&model.cfg, prog)?;
+    }
+    if programs.is_empty() || samples == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = programs.len() * samples;
     let mut rng = TaskRng::new(seed);
     let x: Vec<u32> = (0..rows * n).map(|_| rng.below(v as u32)).collect();
     let mut z = vec![0.0f32; rows * t * k];
-    for (ti, &tok) in tokens.iter().enumerate() {
+    for (pi, prog) in programs.iter().enumerate() {
         for s in 0..samples {
-            let r = ti * samples + s;
-            z[(r * t) * k + tok] = 1.0;
-            for slot in 1..t {
-                z[(r * t + slot) * k + SKIP] = 1.0;
+            let r = pi * samples + s;
+            for slot in 0..t {
+                let tok = prog.get(slot).map_or(SKIP, |&tok| tok as usize);
+                z[(r * t + slot) * k + tok] = 1.0;
             }
         }
     }
@@ -136,16 +198,16 @@ pub fn probe_tokens(
     );
     let out = argmax_rows(&ctx.read(&pi), v);
     let maps = reference_maps(n);
-    tokens
+    Ok(programs
         .iter()
         .enumerate()
-        .map(|(ti, &tok)| {
+        .map(|(pi, prog)| {
             let mut matches: Vec<(String, f32)> = maps
                 .iter()
                 .map(|(name, p)| {
                     let mut same = 0;
                     for s in 0..samples {
-                        let r = ti * samples + s;
+                        let r = pi * samples + s;
                         let input = &x[r * n..(r + 1) * n];
                         let want = p.apply(input, v);
                         same += want
@@ -158,12 +220,12 @@ pub fn probe_tokens(
                 })
                 .collect();
             matches.sort_by(|a, b| b.1.total_cmp(&a.1));
-            TokenProbe {
-                token: tok as u32,
+            ProgramProbe {
+                program: prog.clone(),
                 matches,
             }
         })
-        .collect()
+        .collect())
 }
 
 /// How much the inductor's programs depend on the specification, over

@@ -332,3 +332,57 @@ fn table_puts_each_report_row_in_its_cell() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("gpt"));
 }
+
+/// `inspect --probe-program` prints what a token string computes on the
+/// shipped Shift-L model (its tokens each shift by one, so three of one
+/// token shift by three), and refuses a string that is not token ids or
+/// that the model cannot hold, by name, before any output.
+#[test]
+fn inspect_probes_a_token_string_and_refuses_bad_ones() {
+    let probe = |program: &str| {
+        nli()
+            .args(["inspect", "--suite", "shift-l", "--tasks", "2"])
+            .args(["--probe-samples", "8", "--probe-program", program])
+            .output()
+            .unwrap()
+    };
+    // The token the model writes for shl_1, from inspect's own listing.
+    let listing = text(&probe("0")).0;
+    let token = listing
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("shl_1 "))
+        .and_then(|rest| rest.trim_start().strip_prefix('['))
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no shl_1 program: {listing}"))
+        .to_string();
+    assert!(
+        token.parse::<u32>().is_ok(),
+        "shl_1 is one token: {listing}"
+    );
+    let out = probe(&format!("{token}, {token} {token}"));
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with(&format!("[{token} {token} {token}]:"))
+        })
+        .unwrap_or_else(|| panic!("no probe line: {stdout}"));
+    assert!(line.contains(": shl_3 1.00"), "{line}");
+    for (bad, why) in [
+        ("1 x", "\"x\" is not a token id"),
+        (" , ", "at least one token id"),
+        ("1 1 1 1 1 1 1 1 1 1 1 1 1", "at most 12"),
+        ("99", "token 99 is outside the codebook"),
+    ] {
+        let out = probe(bad);
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{bad:?} accepted: {stdout}");
+        assert!(stderr.contains(why), "{bad:?}: {stderr}");
+        assert!(
+            stdout.is_empty(),
+            "{bad:?}: printed before refusing: {stdout}"
+        );
+    }
+}

@@ -144,3 +144,43 @@ fn probe_and_spec_dependence_read_the_shipped_models() {
         );
     }
 }
+
+/// `inspect --probe-program`: token strings run through the interpreter
+/// compose. The shipped Shift-P model writes shl_6 and shl_7 as one token
+/// each (checked above); run back to back they must shift by 13, a map no
+/// training program computes, on nearly every position (0.95 leaves room
+/// for a position the soft interpreter gets wrong; a probe that ran only the
+/// first token would match shl_6 and fail). Programs longer than the
+/// model's or holding tokens outside the codebook are refused by name.
+#[test]
+fn token_strings_compose_on_the_shipped_shift_p_model() {
+    use nli_wgpu::inspect::{family_programs, probe_programs};
+    let ctx = ctx();
+    let ckpt = nli_wgpu::shipped::load("nli", "shift-p").unwrap();
+    let model = load_model(&ctx, &ckpt).unwrap();
+    let nli = model.nli("test").unwrap();
+    let (s, cfg) = suite_config(&ckpt.config).unwrap();
+    let families = s.programs(Split::Id, &cfg).unwrap();
+    let written = family_programs(&ctx, nli, &families, &cfg, 10, 3);
+    let token = |family: &str| {
+        let f = written.iter().find(|f| f.family == family).unwrap();
+        assert_eq!(f.top_program.len(), 1, "{f:?}");
+        f.top_program[0]
+    };
+    let (six, seven) = (token("shl_6"), token("shl_7"));
+    let tau_d = ckpt.config.train.tau_d_end;
+    let probes = probe_programs(&ctx, nli, &[vec![six, seven], vec![seven]], tau_d, 20, 5).unwrap();
+    assert_eq!(probes[0].program, vec![six, seven]);
+    assert_eq!(probes[0].matches[0].0, "shl_13", "{:?}", probes[0]);
+    assert!(probes[0].matches[0].1 > 0.95, "{:?}", probes[0]);
+    assert_eq!(probes[1].matches[0].0, "shl_7", "{:?}", probes[1]);
+    let t = nli.cfg.program_len;
+    let err = probe_programs(&ctx, nli, &[vec![six; t + 1]], tau_d, 4, 5).unwrap_err();
+    assert!(err.contains(&format!("at most {t}")), "{err}");
+    let k = nli.cfg.codebook as u32;
+    let err = probe_programs(&ctx, nli, &[vec![six, k]], tau_d, 4, 5).unwrap_err();
+    assert!(
+        err.contains(&format!("token {k} is outside the codebook")),
+        "{err}"
+    );
+}

@@ -1,7 +1,9 @@
 //! `nli-wgpu inspect`: which tokens the inductor writes for which family.
 
 use clap::Args;
-use nli_wgpu::inspect::{family_programs, probe_tokens, spec_dependence, token_usage};
+use nli_wgpu::inspect::{
+    check_program, family_programs, probe_programs, probe_tokens, spec_dependence, token_usage,
+};
 use nli_wgpu::model::Model;
 use nli_wgpu::tasks::Split;
 
@@ -24,14 +26,49 @@ pub struct InspectArgs {
     /// Random inputs per token for --probe
     #[arg(long, default_value_t = 50)]
     pub probe_samples: usize,
+    /// Run this token string (ids separated by spaces or commas, e.g.
+    /// "14 14 19") through the interpreter (NLI) and say which map it
+    /// computes; repeat the flag for more
+    #[arg(long, value_name = "TOKENS")]
+    pub probe_program: Vec<String>,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
 
+/// A `--probe-program` value: token ids separated by spaces or commas.
+fn parse_program(text: &str) -> anyhow::Result<Vec<u32>> {
+    let tokens: Vec<&str> = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        anyhow::bail!("--probe-program {text:?}: give at least one token id");
+    }
+    tokens
+        .iter()
+        .map(|t| {
+            t.parse::<u32>()
+                .map_err(|_| anyhow::anyhow!("--probe-program {text:?}: {t:?} is not a token id"))
+        })
+        .collect()
+}
+
 pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+    let programs = args
+        .probe_program
+        .iter()
+        .map(|p| parse_program(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let ctx = args.gpu.open()?;
     let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
+    if !programs.is_empty() {
+        model.nli("--probe-program")?;
+        for p in &programs {
+            check_program(&ckpt.config.model, p)
+                .map_err(|e| anyhow::anyhow!("--probe-program: {e}"))?;
+        }
+    }
     let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
     for split in [Split::Id, Split::Ood] {
         let families = suite
@@ -116,6 +153,32 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
                 .map(|(name, f)| format!("{name} {f:.2}"))
                 .collect();
             println!("  token {:>4}: {}", p.token, best.join(", "));
+        }
+    }
+    if !programs.is_empty() {
+        let nli = model.nli("--probe-program")?;
+        let probes = probe_programs(
+            &ctx,
+            nli,
+            &programs,
+            ckpt.config.train.tau_d_end,
+            args.probe_samples,
+            args.seed,
+        )
+        .map_err(|e| anyhow::anyhow!("--probe-program: {e}"))?;
+        println!(
+            "token strings through the interpreter ({} random inputs, no noise, tau_d {}): the maps each matches best, by share of positions",
+            args.probe_samples, ckpt.config.train.tau_d_end
+        );
+        for p in probes {
+            let toks: Vec<String> = p.program.iter().map(|t| t.to_string()).collect();
+            let best: Vec<String> = p
+                .matches
+                .iter()
+                .take(3)
+                .map(|(name, f)| format!("{name} {f:.2}"))
+                .collect();
+            println!("  [{}]: {}", toks.join(" "), best.join(", "));
         }
     }
     Ok(())
