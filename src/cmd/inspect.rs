@@ -35,6 +35,16 @@ pub struct InspectArgs {
     pub gpu: GpuArgs,
 }
 
+/// The three maps a probe matches best, with their shares of positions.
+fn best_maps(matches: &[(String, f32)]) -> String {
+    matches
+        .iter()
+        .take(3)
+        .map(|(name, f)| format!("{name} {f:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A `--probe-program` value: token ids separated by spaces or commas.
 fn parse_program(text: &str) -> anyhow::Result<Vec<u32>> {
     let tokens: Vec<&str> = text
@@ -146,13 +156,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             args.seed,
         );
         for p in probes {
-            let best: Vec<String> = p
-                .matches
-                .iter()
-                .take(3)
-                .map(|(name, f)| format!("{name} {f:.2}"))
-                .collect();
-            println!("  token {:>4}: {}", p.token, best.join(", "));
+            println!("  token {:>4}: {}", p.token, best_maps(&p.matches));
         }
     }
     if !programs.is_empty() {
@@ -172,13 +176,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
         );
         for p in probes {
             let toks: Vec<String> = p.program.iter().map(|t| t.to_string()).collect();
-            let best: Vec<String> = p
-                .matches
-                .iter()
-                .take(3)
-                .map(|(name, f)| format!("{name} {f:.2}"))
-                .collect();
-            println!("  [{}]: {}", toks.join(" "), best.join(", "));
+            println!("  [{}]: {}", toks.join(" "), best_maps(&p.matches));
         }
     }
     Ok(())
