@@ -9,7 +9,7 @@ use nli_wgpu::eval::{inductor_programs, predict_hard};
 use nli_wgpu::search::gradient_search;
 use nli_wgpu::tasks::{Split, Task, TaskRng, generate_task};
 
-use super::{GpuArgs, ModelArgs, SearchArgs, progress_bar};
+use super::{GpuArgs, ModelArgs, SearchArgs, progress_bar, token_list};
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -58,11 +58,6 @@ fn short(v: &[u32]) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
-
-fn program(tokens: &[u32]) -> String {
-    let t: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
-    format!("[{}]", t.join(" "))
 }
 
 /// Whether `got` is the expected output, and the expected one when not.
@@ -124,7 +119,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!(
             "  {:<15} program {:<26} -> {}  {}",
             "no search",
-            program(&no_search_prog[i]),
+            token_list(&no_search_prog[i]),
             short(pred),
             verdict(pred, want)
         );
@@ -152,7 +147,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         println!(
             "  {:<15} program {:<26} -> {}  {}\n",
             "gradient search",
-            program(&r.program),
+            token_list(&r.program),
             short(&r.prediction),
             verdict(&r.prediction, want)
         );

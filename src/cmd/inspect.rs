@@ -7,7 +7,7 @@ use nli_wgpu::inspect::{
 use nli_wgpu::model::Model;
 use nli_wgpu::tasks::Split;
 
-use super::{GpuArgs, ModelArgs};
+use super::{GpuArgs, ModelArgs, token_list};
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -72,13 +72,16 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
     let ctx = args.gpu.open()?;
     let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
-    if !programs.is_empty() {
-        model.nli("--probe-program")?;
+    // The strings are checked against the model before anything is printed.
+    let program_model = if programs.is_empty() {
+        None
+    } else {
+        let nli = model.nli("--probe-program")?;
         for p in &programs {
-            check_program(&ckpt.config.model, p)
-                .map_err(|e| anyhow::anyhow!("--probe-program: {e}"))?;
+            check_program(&nli.cfg, p).map_err(|e| anyhow::anyhow!("--probe-program: {e}"))?;
         }
-    }
+        Some(nli)
+    };
     let (suite, suite_cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
     for split in [Split::Id, Split::Ood] {
         let families = suite
@@ -101,15 +104,10 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             args.tasks
         );
         for f in &found {
-            let toks = f
-                .top_program
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>()
-                .join(" ");
             println!(
-                "  {:<12} [{toks}]  ({:.0}% of tasks)",
+                "  {:<12} {}  ({:.0}% of tasks)",
                 f.family,
+                token_list(&f.top_program),
                 100.0 * f.top_share
             );
         }
@@ -159,8 +157,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             println!("  token {:>4}: {}", p.token, best_maps(&p.matches));
         }
     }
-    if !programs.is_empty() {
-        let nli = model.nli("--probe-program")?;
+    if let Some(nli) = program_model {
         let probes = probe_programs(
             &ctx,
             nli,
@@ -175,8 +172,7 @@ pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
             args.probe_samples, ckpt.config.train.tau_d_end
         );
         for p in probes {
-            let toks: Vec<String> = p.program.iter().map(|t| t.to_string()).collect();
-            println!("  [{}]: {}", toks.join(" "), best_maps(&p.matches));
+            println!("  {}: {}", token_list(&p.program), best_maps(&p.matches));
         }
     }
     Ok(())

@@ -165,6 +165,12 @@ impl SearchArgs {
     }
 }
 
+/// A program's token ids as the commands print it: `[14 14 19]`.
+pub fn token_list(tokens: &[u32]) -> String {
+    let t: Vec<String> = tokens.iter().map(|t| t.to_string()).collect();
+    format!("[{}]", t.join(" "))
+}
+
 pub fn progress_bar(len: usize, label: &str, quiet: bool) -> ProgressBar {
     let bar = if quiet {
         ProgressBar::hidden()

@@ -6,7 +6,7 @@ use clap::Args;
 use nli_wgpu::search::gradient_search;
 use nli_wgpu::tasks::{SuiteConfig, read_task_file};
 
-use super::{GpuArgs, ModelArgs, SearchArgs, progress_bar};
+use super::{GpuArgs, ModelArgs, SearchArgs, progress_bar, token_list};
 
 #[derive(Args, Debug)]
 pub struct SolveArgs {
@@ -81,7 +81,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
             if let Some(c) = correct {
                 println!("  matches the file:  {}", if c { "yes" } else { "no" });
             }
-            println!("  program (tokens):  [{}]", fmt(&r.program));
+            println!("  program (tokens):  {}", token_list(&r.program));
             println!("  spec log-lik:      {:.4}", r.spec_log_likelihood);
             println!(
                 "  reproduces spec:   {}",
