@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 
 use crate::ctx::Ctx;
 use crate::model::layers::standard_normal;
-use crate::model::{ProgramModel, SKIP, StepNoise, argmax_rows};
+use crate::model::{ModelConfig, ModelKind, ProgramModel, SKIP, StepNoise, argmax_rows};
 use crate::ops::gumbel::Gumbel;
 use crate::optim::{Adam, AdamConfig};
 use crate::tasks::Task;
@@ -35,6 +35,12 @@ pub struct SearchConfig {
     pub seed: u64,
     /// Activation memory a chunk may use, in MiB.
     pub memory_mib: usize,
+    /// Slots of the searched programs when not the model's own
+    /// `program_len` (gradient search only, and only where
+    /// [`check_search_program_len`] allows it): the slots past the
+    /// inductor's start from its last slot's embedding.
+    #[serde(default)]
+    pub program_len: Option<usize>,
 }
 
 impl Default for SearchConfig {
@@ -51,6 +57,7 @@ impl Default for SearchConfig {
             tau_d_end: 0.5,
             seed: 0,
             memory_mib: 2048,
+            program_len: None,
         }
     }
 }
@@ -79,6 +86,7 @@ pub fn chunk_slots<M: ProgramModel>(
     model: &M,
     pairs: usize,
     memory_mib: usize,
+    program_len: usize,
 ) -> usize {
     let c = model.config();
     let widest = (c.mlp_mult * c.d).max(3 * c.d).max(c.codebook) * c.n * 4;
@@ -86,7 +94,7 @@ pub fn chunk_slots<M: ProgramModel>(
     // About 12 D-wide and 3 MLP-wide f32 tensors per position per program
     // step stay on the tape for the backward pass (with margin: the count
     // of the cpu preset is about 19 D-wide).
-    let per_seq = c.program_len * c.n * c.d * 4 * (16 + 3 * c.mlp_mult);
+    let per_seq = program_len * c.n * c.d * 4 * (16 + 3 * c.mlp_mult);
     let by_memory = memory_mib * (1 << 20) / per_seq.max(1);
     (by_binding.min(by_memory) / pairs.max(1)).max(1)
 }
@@ -137,7 +145,7 @@ fn spec_nll<M: ProgramModel>(
     noise: Option<StepNoise>,
 ) -> (Tensor, Tensor) {
     let (t, k, n, v) = (
-        model.config().program_len,
+        z.dim(1),
         model.config().codebook,
         model.config().n,
         model.config().v,
@@ -265,6 +273,28 @@ fn keep_best(best: &mut [Option<SearchResult>], task: usize, cand: SearchResult)
     }
 }
 
+/// Why programs of `program_len` slots cannot be searched on a model of
+/// `cfg`, if they cannot: zero slots, or another length than the model's on
+/// a model other than NLI. NLI's interpreter has no slot position (it runs
+/// one slot per step and a SKIP leaves its state as it is), so it runs a
+/// program of any length; D-LPN's decoder has a position per slot.
+pub fn check_search_program_len(
+    cfg: &ModelConfig,
+    program_len: Option<usize>,
+) -> Result<(), String> {
+    let t = cfg.program_len;
+    match program_len {
+        None => Ok(()),
+        Some(0) => Err("a searched program needs at least one slot".into()),
+        Some(tl) if tl == t || cfg.kind == ModelKind::Nli => Ok(()),
+        Some(tl) => Err(format!(
+            "the {} model reads programs of exactly {t} slots (a position per slot); \
+             it cannot search programs of {tl}",
+            cfg.kind.label()
+        )),
+    }
+}
+
 /// Gradient search for every task; `progress` is called after every Adam
 /// step with the steps done and their total over all chunks.
 pub fn gradient_search<M: ProgramModel>(
@@ -275,13 +305,18 @@ pub fn gradient_search<M: ProgramModel>(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<SearchResult> {
     let model = model.frozen(ctx);
+    // t: the inductor's slots; tl: the searched programs' slots.
     let (t, d, k) = (
         model.config().program_len,
         model.config().d,
         model.config().codebook,
     );
+    if let Err(e) = check_search_program_len(model.config(), cfg.program_len) {
+        panic!("{e}");
+    }
+    let tl = cfg.program_len.unwrap_or(t);
     let pairs = tasks.iter().map(|t| t.spec.len()).max().unwrap_or(1);
-    let max_slots = chunk_slots(ctx, &model, pairs, cfg.memory_mib);
+    let max_slots = chunk_slots(ctx, &model, pairs, cfg.memory_mib, tl);
     let chunks = chunks(tasks, cfg.starts, max_slots);
     let mut best: Vec<Option<SearchResult>> = vec![None; tasks.len()];
     for (ci, (ids, chunk)) in chunks.iter().enumerate() {
@@ -299,13 +334,18 @@ pub fn gradient_search<M: ProgramModel>(
         };
         let mut rng =
             StdRng::seed_from_u64(cfg.seed ^ (ci as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut init = Vec::with_capacity(s * t * d);
+        let mut init = Vec::with_capacity(s * tl * d);
         for &task in &chunk.slot_task {
-            for &e in &ebar[task * t * d..(task + 1) * t * d] {
-                init.push(e + cfg.sigma * standard_normal(&mut rng));
+            let guess = &ebar[task * t * d..(task + 1) * t * d];
+            for slot in 0..tl {
+                // Slots past the inductor's repeat its last one (usually SKIP).
+                let src = slot.min(t - 1) * d;
+                for &e in &guess[src..src + d] {
+                    init.push(e + cfg.sigma * standard_normal(&mut rng));
+                }
             }
         }
-        let e = ctx.param(&init, &[s, t, d]);
+        let e = ctx.param(&init, &[s, tl, d]);
         let start_ll = {
             let _g = ctx.no_grad();
             let z = soft_program(ctx, &model, &e, cfg.tau_e_end);
@@ -350,7 +390,7 @@ pub fn gradient_search<M: ProgramModel>(
         for slot in 0..s {
             let cand = SearchResult {
                 prediction: scored.predictions[slot].clone(),
-                program: program_tokens(&logits_host[slot * t * k..(slot + 1) * t * k], k),
+                program: program_tokens(&logits_host[slot * tl * k..(slot + 1) * tl * k], k),
                 spec_log_likelihood: scored.log_likelihood[slot],
                 start_log_likelihood: start_ll[slot],
                 reproduces_spec: scored.reproduces[slot],
@@ -384,7 +424,7 @@ pub fn prior_search<M: ProgramModel>(
     let (t, k) = (model.config().program_len, model.config().codebook);
     let pairs = tasks.iter().map(|t| t.spec.len()).max().unwrap_or(1);
     // No tape: a chunk may be larger than gradient search's.
-    let max_slots = chunk_slots(ctx, model, pairs, cfg.memory_mib * 8);
+    let max_slots = chunk_slots(ctx, model, pairs, cfg.memory_mib * 8, t);
     let chunks = chunks(tasks, cfg.starts, max_slots);
     let mut best: Vec<Option<SearchResult>> = vec![None; tasks.len()];
     for (ci, (ids, chunk)) in chunks.iter().enumerate() {

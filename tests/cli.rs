@@ -239,6 +239,8 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
             "--tasks",
             "2",
             "--quiet",
+            "--search-program-len",
+            "6",
             "--checkpoint",
         ])
         .arg(&dir)
@@ -247,6 +249,9 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
     assert!(out.status.success(), "{}", text(&out).1);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("sweep.json")).unwrap()).unwrap();
+    // The sweep searched programs of 6 slots (the tiny model writes 4) and
+    // says so.
+    assert_eq!(report["search"]["program_len"], 6);
     let points = report["sweep"].as_array().unwrap();
     let grid: Vec<(u64, u64)> = points
         .iter()
@@ -261,6 +266,19 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
     assert!(dir.join("sweep.svg").exists() && dir.join("sweep.png").exists());
     // The training run drew its curves beside the checkpoint.
     assert!(dir.join("curves.svg").exists());
+    // A program of no slots is refused by name before any output.
+    let out = nli()
+        .args(["eval", "--search-program-len", "0", "--checkpoint"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("--search-program-len") && stderr.contains("at least one slot"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,16 +1,21 @@
 //! Test-time search on the tiny model: gradient search raises the
-//! specification log-likelihood; thousands of starts run in chunks.
+//! specification log-likelihood; thousands of starts run in chunks; NLI
+//! searches programs longer than its inductor writes.
 
 mod common;
 use common::*;
-use nli_wgpu::model::Nli;
 use nli_wgpu::model::config::preset;
 use nli_wgpu::model::layers::RandomInit;
-use nli_wgpu::search::{SearchConfig, chunk_slots, gradient_search, prior_search};
+use nli_wgpu::model::{ModelKind, Nli, SKIP};
+use nli_wgpu::search::{
+    SearchConfig, check_search_program_len, chunk_slots, gradient_search, prior_search,
+};
 use nli_wgpu::tasks::{Split, Suite, SuiteConfig, test_set};
 
-#[test]
-fn gradient_search_raises_the_spec_log_likelihood() {
+/// Gradient search of programs of `program_len` slots (the model's when
+/// None) on three Shift-L OOD tasks with a random tiny model: every task's
+/// likelihood rises by more than a nat.
+fn search_raises_the_likelihood(program_len: Option<usize>) {
     let ctx = ctx();
     let (mc, _) = preset("tiny", 20, 10).unwrap();
     let model = Nli::build(&ctx, &mc, &mut RandomInit::new(1));
@@ -18,6 +23,7 @@ fn gradient_search_raises_the_spec_log_likelihood() {
     let cfg = SearchConfig {
         starts: 4,
         steps: 30,
+        program_len,
         ..SearchConfig::default()
     };
     let results = gradient_search(&ctx, &model, &tasks, &cfg, &mut |_, _| {});
@@ -30,12 +36,17 @@ fn gradient_search_raises_the_spec_log_likelihood() {
             r.start_log_likelihood
         );
         assert_eq!(r.prediction.len(), 20);
-        assert!(r.program.len() <= mc.program_len);
+        assert!(r.program.len() <= program_len.unwrap_or(mc.program_len));
     }
     // Prior search runs and returns one result per task too.
     let prior = prior_search(&ctx, &model, &tasks, &cfg, &mut |_, _| {});
     assert_eq!(prior.len(), 3);
     assert!(prior.iter().all(|r| r.spec_log_likelihood.is_finite()));
+}
+
+#[test]
+fn gradient_search_raises_the_spec_log_likelihood() {
+    search_raises_the_likelihood(None);
 }
 
 #[test]
@@ -51,7 +62,7 @@ fn four_thousand_starts_run_in_chunks_within_the_limits() {
         memory_mib: 32,
         ..SearchConfig::default()
     };
-    let per_chunk = chunk_slots(&ctx, &model, 4, cfg.memory_mib);
+    let per_chunk = chunk_slots(&ctx, &model, 4, cfg.memory_mib, mc.program_len);
     assert!(
         per_chunk < 4096,
         "the budget must split 4096 starts, got {per_chunk} per chunk"
@@ -67,4 +78,92 @@ fn four_thousand_starts_run_in_chunks_within_the_limits() {
     // Every buffer of a chunk stayed within the adapter's binding limit.
     let widest = (mc.mlp_mult * mc.d).max(3 * mc.d) * mc.n * 4 * per_chunk * 4;
     assert!(widest as u64 <= ctx.gpu.limits().max_storage_buffer_binding_size);
+}
+
+/// The interpreter has no slot position: SKIP slots after a program leave
+/// its output as it is, and other tokens there run (so a search may use
+/// more slots than the inductor writes).
+#[test]
+fn the_interpreter_runs_programs_longer_than_the_inductor_writes() {
+    let ctx = ctx();
+    let (mc, _) = preset("tiny", 20, 10).unwrap();
+    let model = Nli::build(&ctx, &mc, &mut RandomInit::new(3));
+    let (p, t, k, extra) = (6, mc.program_len, mc.codebook, 3);
+    let mut r = rng(4);
+    let x: Vec<u32> = (0..p * mc.n).map(|i| (i * 7 % mc.v) as u32).collect();
+    let x = ctx.indices(&x, &[p, mc.n]);
+    // Soft programs of t slots, and the same with `extra` slots after them:
+    // one-hot SKIP, or one-hot token 1.
+    let soft = rand_vec(&mut r, p * t * k, -2.0, 2.0);
+    let padded = |tok: usize| -> Vec<f32> {
+        let mut out = Vec::new();
+        for row in soft.chunks(t * k) {
+            out.extend_from_slice(row);
+            for _ in 0..extra {
+                out.extend((0..k).map(|j| if j == tok { 1.0 } else { 0.0 }));
+            }
+        }
+        out
+    };
+    let run = |z: Vec<f32>, len: usize| {
+        let z = ctx.softmax(&ctx.tensor(&z, &[p, len, k]));
+        ctx.read(&model.execute(&ctx, &x, &z, 0.5, None))
+    };
+    // Softmax of one-hot rows is not one-hot: scale them so that it is,
+    // to float resolution (exp(-60) is far below it).
+    let sharpen = |mut z: Vec<f32>| {
+        for row in z.chunks_mut(k) {
+            if row.iter().all(|&v| v == 0.0 || v == 1.0) {
+                row.iter_mut().for_each(|v| *v *= 60.0);
+            }
+        }
+        z
+    };
+    let base = run(soft.clone(), t);
+    let with_skip = run(sharpen(padded(SKIP)), t + extra);
+    let with_token = run(sharpen(padded(1)), t + extra);
+    let diff = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    };
+    // SKIP gates the state through exactly (pi = 1 * pi + 0 * candidate):
+    // only float noise may differ.
+    assert!(
+        diff(&base, &with_skip) < 1e-5,
+        "SKIP slots changed the output by {}",
+        diff(&base, &with_skip)
+    );
+    // A token in the extra slots is run: the output moves.
+    assert!(
+        diff(&base, &with_token) > 1e-3,
+        "the extra slots were not run ({})",
+        diff(&base, &with_token)
+    );
+}
+
+#[test]
+fn gradient_search_of_longer_programs_raises_the_spec_log_likelihood() {
+    let (mc, _) = preset("tiny", 20, 10).unwrap();
+    search_raises_the_likelihood(Some(mc.program_len + 4));
+}
+
+#[test]
+fn only_nli_searches_another_program_length() {
+    let (nli, _) = preset("tiny", 20, 10).unwrap();
+    let t = nli.program_len;
+    for len in [None, Some(1), Some(t), Some(4 * t)] {
+        assert!(check_search_program_len(&nli, len).is_ok(), "{len:?}");
+    }
+    assert!(check_search_program_len(&nli, Some(0)).is_err());
+    // D-LPN's decoder has a position per slot: only its own length.
+    let mut dlpn = nli.clone();
+    dlpn.kind = ModelKind::DLpn;
+    assert!(check_search_program_len(&dlpn, Some(t)).is_ok());
+    let err = check_search_program_len(&dlpn, Some(t + 1)).unwrap_err();
+    assert!(
+        err.contains(&format!("exactly {t} slots")) && err.contains(&(t + 1).to_string()),
+        "{err}"
+    );
 }

@@ -80,6 +80,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
     let model = model.nli("demo")?;
+    args.search.check(&ckpt.config.model)?;
     let (suite, cfg) = nli_wgpu::train::suite_config(&ckpt.config)?;
     let id_names: Vec<String> = suite
         .programs(Split::Id, &cfg)?

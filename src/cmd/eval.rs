@@ -141,8 +141,10 @@ fn write_figure<F: nli_wgpu::plot::Figure>(fig: anyhow::Result<F>, report: &std:
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    // Bad method or split names fail before any work.
-    let kind = args.model.checkpoint()?.config.model.kind;
+    // Bad method or split names and search settings fail before any work.
+    let model_cfg = args.model.checkpoint()?.config.model;
+    args.search.check(&model_cfg)?;
+    let kind = model_cfg.kind;
     let methods = if args.methods.is_empty() {
         Method::for_kind(kind).to_vec()
     } else {

@@ -146,6 +146,12 @@ pub struct SearchArgs {
     /// Activation memory per chunk of candidates, MiB
     #[arg(long, default_value_t = 2048)]
     pub memory_mib: usize,
+    /// Slots of the searched programs [default: the model's]. NLI only: its
+    /// interpreter has no slot position, so a model trained on short
+    /// programs can search longer ones; the extra slots start from the
+    /// inductor's last slot
+    #[arg(long)]
+    pub search_program_len: Option<usize>,
 }
 
 impl SearchArgs {
@@ -161,7 +167,14 @@ impl SearchArgs {
             tau_d_end: self.search_tau_end,
             seed: self.search_seed,
             memory_mib: self.memory_mib,
+            program_len: self.search_program_len,
         }
+    }
+
+    /// Refuses settings this model cannot search, before any work.
+    pub fn check(&self, model: &nli_wgpu::model::ModelConfig) -> anyhow::Result<()> {
+        nli_wgpu::search::check_search_program_len(model, self.search_program_len)
+            .map_err(|e| anyhow::anyhow!("--search-program-len: {e}"))
     }
 }
 

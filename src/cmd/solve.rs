@@ -31,6 +31,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
     let _profile = super::ProfileReport(&ctx);
     let (ckpt, model) = args.model.load(&ctx)?;
     let model = model.nli("solve")?;
+    args.search.check(&ckpt.config.model)?;
     let suite_cfg = SuiteConfig {
         n: ckpt.config.model.n,
         v: ckpt.config.model.v,

@@ -659,7 +659,11 @@ impl Nli {
         let p = x.dim(0);
         let mut pi = ctx.embedding(&self.identity, x);
         let mut s = self.embed_state(ctx, &pi);
-        for t in 0..self.cfg.program_len {
+        // The program's own length: the interpreter has no slot position,
+        // so a program longer than the inductor writes runs too (search's
+        // `program_len`).
+        let len = z.dim(1);
+        for t in 0..len {
             let zt = ctx.reshape(&ctx.slice(z, 1, t, 1), &[p, k]);
             let u = ctx.matmul(&zt, &self.token_embed);
             let mut h = ctx.add_expanded(&s, &u, 1);
@@ -679,7 +683,7 @@ impl Nli {
             );
             let skip = ctx.reshape(&ctx.slice(&zt, 1, SKIP, 1), &[p]);
             pi = ctx.skip_gate(&skip, &pi, &cand);
-            if t + 1 < self.cfg.program_len {
+            if t + 1 < len {
                 s = self.embed_state(ctx, &pi);
             }
         }
