@@ -132,13 +132,21 @@ pub struct ProgramProbe {
     pub matches: Vec<(String, f32)>,
 }
 
-/// Whether a model of `cfg` can run `program`: at most its program length,
-/// every token in its codebook. The error names the program and the limit.
+/// The longest token string [`probe_programs`] runs on a model of `cfg`:
+/// its program length, or the length its search runs if that is longer
+/// (the programs `solve` prints; NLI's interpreter has no slot position).
+pub fn probe_len(cfg: &ModelConfig) -> usize {
+    cfg.program_len.max(cfg.default_search_program_len())
+}
+
+/// Whether a model of `cfg` can run `program`: at most [`probe_len`]
+/// tokens, every token in its codebook. The error names the program and
+/// the limit.
 pub fn check_program(cfg: &ModelConfig, program: &[u32]) -> Result<(), String> {
-    let (t, k) = (cfg.program_len, cfg.codebook);
+    let (t, k) = (probe_len(cfg), cfg.codebook);
     if program.len() > t {
         return Err(format!(
-            "program {program:?} has {} tokens; this model's programs have at most {t}",
+            "program {program:?} has {} tokens; this model runs programs of at most {t}",
             program.len()
         ));
     }
@@ -150,8 +158,8 @@ pub fn check_program(cfg: &ModelConfig, program: &[u32]) -> Result<(), String> {
     Ok(())
 }
 
-/// Run each of `programs` (token ids, at most the model's program length,
-/// SKIP after them) on the same `samples` random inputs (no noise,
+/// Run each of `programs` (token ids, at most [`probe_len`], SKIP after
+/// them to that length) on the same `samples` random inputs (no noise,
 /// interpreter at `tau_d`) and compare the outputs with every reference map.
 /// Errors name the program that is too long or holds a token outside the
 /// codebook.
@@ -165,7 +173,7 @@ pub fn probe_programs(
 ) -> Result<Vec<ProgramProbe>, String> {
     let _g = ctx.no_grad();
     let (t, k, n, v) = (
-        model.cfg.program_len,
+        probe_len(&model.cfg),
         model.cfg.codebook,
         model.cfg.n,
         model.cfg.v,

@@ -35,9 +35,9 @@ pub struct SearchConfig {
     pub seed: u64,
     /// Activation memory a chunk may use, in MiB.
     pub memory_mib: usize,
-    /// Slots of the searched programs when not the model's own
-    /// `program_len` (gradient search only, and only where
-    /// [`check_search_program_len`] allows it): the slots past the
+    /// Slots of the searched programs (gradient search only, and only where
+    /// [`check_search_program_len`] allows it; `None`: the model config's
+    /// [`ModelConfig::default_search_program_len`]): the slots past the
     /// inductor's start from its last slot's embedding.
     #[serde(default)]
     pub program_len: Option<usize>,
@@ -314,7 +314,9 @@ pub fn gradient_search<M: ProgramModel>(
     if let Err(e) = check_search_program_len(model.config(), cfg.program_len) {
         panic!("{e}");
     }
-    let tl = cfg.program_len.unwrap_or(t);
+    let tl = cfg
+        .program_len
+        .unwrap_or_else(|| model.config().default_search_program_len());
     let pairs = tasks.iter().map(|t| t.spec.len()).max().unwrap_or(1);
     let max_slots = chunk_slots(ctx, &model, pairs, cfg.memory_mib, tl);
     let chunks = chunks(tasks, cfg.starts, max_slots);

@@ -264,6 +264,58 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
             .all(|p| p["split"] == "ood" && p["tasks"] == 2)
     );
     assert!(dir.join("sweep.svg").exists() && dir.join("sweep.png").exists());
+    // A model exported with a search length searches programs of that
+    // length unless told otherwise, and its reports say so.
+    let exported = dir.join("exported-len7");
+    let out = nli()
+        .args(["export", "--search-program-len", "7", "--checkpoint"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&exported)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let search_len = |ckpt: &std::path::Path, extra: &[&str]| {
+        let out = nli()
+            .args([
+                "eval",
+                "--methods",
+                "gradient",
+                "--splits",
+                "ood",
+                "--tasks",
+                "1",
+            ])
+            .args(["--starts", "2", "--search-steps", "1", "--quiet"])
+            .args(extra)
+            .arg("--checkpoint")
+            .arg(ckpt)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(ckpt.join("eval.json")).unwrap())
+                .unwrap();
+        report["search"]["program_len"].clone()
+    };
+    assert_eq!(search_len(&exported, &[]), 7);
+    assert_eq!(search_len(&exported, &["--search-program-len", "5"]), 5);
+    // A plain checkpoint searches its own program length (4 in tiny).
+    assert_eq!(search_len(&dir, &[]), 4);
+    // export refuses a length of no slots.
+    let out = nli()
+        .args(["export", "--search-program-len", "0", "--checkpoint"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(dir.join("exported-len0"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("search_program_len must be positive"),
+        "{}",
+        text(&out).1
+    );
     // The training run drew its curves beside the checkpoint.
     assert!(dir.join("curves.svg").exists());
     // A program of no slots is refused by name before any output.

@@ -140,6 +140,36 @@ fn gradient_search_of_longer_programs_raises_the_spec_log_likelihood() {
     search_raises_the_likelihood(Some(mc.program_len + 4));
 }
 
+/// A model config's `search_program_len` is what the search runs when the
+/// search settings name no length: the same results as naming it, and not
+/// those of the model's own `program_len`.
+#[test]
+fn the_configs_search_program_len_is_the_default() {
+    let ctx = ctx();
+    let (mut mc, _) = preset("tiny", 20, 10).unwrap();
+    let t = mc.program_len;
+    let plain = Nli::build(&ctx, &mc, &mut RandomInit::new(3));
+    mc.search_program_len = Some(t + 4);
+    mc.validate().unwrap();
+    let long = Nli::build(&ctx, &mc, &mut RandomInit::new(3));
+    let tasks = test_set(Suite::ShiftL, Split::Ood, 11, 2, &SuiteConfig::default()).unwrap();
+    let run = |model: &Nli, program_len| {
+        let cfg = SearchConfig {
+            starts: 3,
+            steps: 4,
+            program_len,
+            ..SearchConfig::default()
+        };
+        gradient_search(&ctx, model, &tasks, &cfg, &mut |_, _| {})
+            .into_iter()
+            .map(|r| (r.spec_log_likelihood, r.program))
+            .collect::<Vec<_>>()
+    };
+    let default = run(&long, None);
+    assert_eq!(default, run(&plain, Some(t + 4)));
+    assert_ne!(default, run(&long, Some(t)));
+}
+
 #[test]
 fn only_nli_searches_another_program_length() {
     let (nli, _) = preset("tiny", 20, 10).unwrap();
@@ -157,4 +187,16 @@ fn only_nli_searches_another_program_length() {
         err.contains(&format!("exactly {t} slots")) && err.contains(&(t + 1).to_string()),
         "{err}"
     );
+    // The same rule for the length a model config keeps for its search.
+    for (kind, len, ok) in [
+        (ModelKind::Nli, 4 * t, true),
+        (ModelKind::Nli, 0, false),
+        (ModelKind::DLpn, t, true),
+        (ModelKind::DLpn, t + 1, false),
+    ] {
+        let mut mc = nli.clone();
+        mc.kind = kind;
+        mc.search_program_len = Some(len);
+        assert_eq!(mc.validate().is_ok(), ok, "{kind:?} {len}");
+    }
 }

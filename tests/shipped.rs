@@ -151,7 +151,8 @@ fn probe_and_spec_dependence_read_the_shipped_models() {
 /// training program computes, on nearly every position (0.95 leaves room
 /// for a position the soft interpreter gets wrong; a probe that ran only the
 /// first token would match shl_6 and fail). Programs longer than the
-/// model's or holding tokens outside the codebook are refused by name.
+/// model's search runs or holding tokens outside the codebook are refused by
+/// name.
 #[test]
 fn token_strings_compose_on_the_shipped_shift_p_model() {
     use nli_wgpu::inspect::{family_programs, probe_programs};
@@ -159,6 +160,12 @@ fn token_strings_compose_on_the_shipped_shift_p_model() {
     let ckpt = nli_wgpu::shipped::load("nli", "shift-p").unwrap();
     let model = load_model(&ctx, &ckpt).unwrap();
     let nli = model.nli("test").unwrap();
+    // It writes programs of 3 slots and keeps the 12 its search runs
+    // (SPEC's length, the Table 1 budget): without them in its config a
+    // plain `eval` would search 3 slots and solve 0.20 of OOD tasks instead
+    // of 0.93-0.99 (docs/experiments.md, §58-59).
+    assert_eq!(nli.cfg.program_len, 3);
+    assert_eq!(nli.cfg.default_search_program_len(), 12);
     let (s, cfg) = suite_config(&ckpt.config).unwrap();
     let families = s.programs(Split::Id, &cfg).unwrap();
     let written = family_programs(&ctx, nli, &families, &cfg, 10, 3);
@@ -174,7 +181,15 @@ fn token_strings_compose_on_the_shipped_shift_p_model() {
     assert_eq!(probes[0].matches[0].0, "shl_13", "{:?}", probes[0]);
     assert!(probes[0].matches[0].1 > 0.95, "{:?}", probes[0]);
     assert_eq!(probes[1].matches[0].0, "shl_7", "{:?}", probes[1]);
-    let t = nli.cfg.program_len;
+    // Strings as long as the search writes run too, past the 3 slots the
+    // inductor writes: five of each token alternating shift by 65 = 5 mod
+    // 20, an OOD shift (each step of the soft interpreter must keep the
+    // state exact for this to hold at the end).
+    let long: Vec<u32> = [six, seven].repeat(5);
+    let probes = probe_programs(&ctx, nli, std::slice::from_ref(&long), tau_d, 20, 5).unwrap();
+    assert_eq!(probes[0].matches[0].0, "shl_5", "{:?}", probes[0]);
+    assert!(probes[0].matches[0].1 > 0.95, "{:?}", probes[0]);
+    let t = nli.cfg.default_search_program_len();
     let err = probe_programs(&ctx, nli, &[vec![six; t + 1]], tau_d, 4, 5).unwrap_err();
     assert!(err.contains(&format!("at most {t}")), "{err}");
     let k = nli.cfg.codebook as u32;

@@ -495,12 +495,14 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
             (nce, nli_wgpu::model::LOG_PROB_FLOOR)
         );
     }
-    // On Shift-P NLI's cpu preset adds the encoder warm-up before SPEC's
-    // schedule, and D-LPN's (NLI's loss and schedule); not on the other
-    // suites, nor for the other baselines. On Shift-L NLI's drops the
+    // On Shift-P NLI's cpu preset adds an encoder warm-up ended by its loss
+    // before SPEC's schedule, trains 3-slot programs and searches 12;
+    // D-LPN's adds a fixed warm-up (NLI's loss and schedule); not on the
+    // other suites, nor for the other baselines. On Shift-L NLI's drops the
     // contrastive loss.
     use nli_wgpu::model::config::{
-        CPU_PROB_FLOOR, CPU_SHIFT_P_ENCODER_WARMUP, TrainConfig, suite_preset,
+        CPU_PROB_FLOOR, CPU_SHIFT_P_ENCODER_WARMUP, CPU_SHIFT_P_NLI_WARMUP_MAX,
+        CPU_SHIFT_P_NLI_WARMUP_UNTIL, ModelConfig, TrainConfig, suite_preset,
     };
     use nli_wgpu::tasks::Suite;
     for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
@@ -512,9 +514,37 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
         ] {
             let (smc, stc) = suite_preset("cpu", kind, suite, 20, 10).unwrap();
             let (mc, tc) = preset_for("cpu", kind, 20, 10).unwrap();
+            smc.validate().unwrap();
+            if suite == Suite::ShiftP && kind == ModelKind::Nli {
+                // The runs 56 and 59 trained with (docs/experiments.md):
+                // `--program-len 3 --encoder-warmup 3600
+                // --encoder-warmup-until 2.4 --steps 7200`, searched at 12.
+                assert_eq!((smc.program_len, smc.search_program_len), (3, Some(12)));
+                assert_eq!(smc.default_search_program_len(), 12);
+                assert_eq!(mc.default_search_program_len(), mc.program_len);
+                assert_eq!(
+                    ModelConfig {
+                        program_len: mc.program_len,
+                        search_program_len: None,
+                        ..smc
+                    },
+                    mc
+                );
+                assert_eq!(stc.encoder_warmup, CPU_SHIFT_P_NLI_WARMUP_MAX);
+                assert_eq!(stc.encoder_warmup_until, Some(CPU_SHIFT_P_NLI_WARMUP_UNTIL));
+                assert_eq!((stc.steps, CPU_SHIFT_P_NLI_WARMUP_MAX), (7200, 3600));
+                assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
+                // Ended early, the main phase keeps SPEC's length.
+                let mut ended = stc.clone();
+                ended.end_encoder_warmup(2612);
+                assert_eq!(ended.main_phase(ended.steps), (tc.steps, tc.steps));
+                stc.validate().unwrap();
+                continue;
+            }
             assert_eq!(smc, mc);
-            if suite == Suite::ShiftP && matches!(kind, ModelKind::Nli | ModelKind::DLpn) {
+            if suite == Suite::ShiftP && kind == ModelKind::DLpn {
                 assert_eq!(stc.encoder_warmup, CPU_SHIFT_P_ENCODER_WARMUP);
+                assert_eq!(stc.encoder_warmup_until, None);
                 assert_eq!(stc.steps, tc.steps + CPU_SHIFT_P_ENCODER_WARMUP);
                 assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
                 stc.validate().unwrap();

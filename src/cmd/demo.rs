@@ -88,7 +88,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         .map(|p| p.name())
         .collect();
     let tasks = demo_tasks(&suite.programs(Split::Ood, &cfg)?, &cfg, args.tasks)?;
-    let search = args.search.config();
+    let search = args.search.config(&ckpt.config.model);
     println!(
         "nli-wgpu demo: the {} model ({}) on {} out-of-distribution task{}",
         suite.name(),

@@ -165,7 +165,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         model: kind,
         checkpoint: args.model.label(),
         adapter: m.ctx.gpu.summary.name.clone(),
-        search: args.search.config(),
+        search: args.search.config(&m.run.model),
         rows: Vec::new(),
     };
     for &split in &splits {
@@ -230,14 +230,14 @@ fn run_sweep(args: &EvalArgs, splits: &[Split]) -> anyhow::Result<()> {
         suite: m.run.suite.clone(),
         checkpoint: args.model.label(),
         adapter: m.ctx.gpu.summary.name.clone(),
-        search: args.search.config(),
+        search: args.search.config(&m.run.model),
         sweep: Vec::new(),
     };
     for &split in splits {
         let tasks = m.test_tasks(split, args.tasks)?;
         for &s in &starts {
             for &l in &steps {
-                let mut cfg = args.search.config();
+                let mut cfg = args.search.config(&m.run.model);
                 cfg.starts = s;
                 cfg.steps = l;
                 let label = format!("{} s={s} L={l}", split.name());

@@ -12,10 +12,22 @@ pub struct ExportArgs {
     /// Directory to write checkpoint.safetensors and config.json into
     #[arg(long)]
     pub out: PathBuf,
+    /// NLI: record the slots test-time search runs by default on this model
+    /// (the config's search_program_len; what `train --search-program-len`
+    /// sets), for a model trained before its run could record it
+    #[arg(long)]
+    pub search_program_len: Option<usize>,
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let mut ckpt = nli_wgpu::checkpoint::load(&args.checkpoint)?;
+    if let Some(l) = args.search_program_len {
+        ckpt.config.model.search_program_len = Some(l);
+        ckpt.config
+            .model
+            .validate()
+            .map_err(|e| anyhow::anyhow!("--search-program-len: {e}"))?;
+    }
     ckpt.tensors.retain(|(name, _, _)| {
         !name.starts_with(nli_wgpu::checkpoint::ADAM_M)
             && !name.starts_with(nli_wgpu::checkpoint::ADAM_V)

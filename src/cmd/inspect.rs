@@ -28,7 +28,8 @@ pub struct InspectArgs {
     pub probe_samples: usize,
     /// Run this token string (ids separated by spaces or commas, e.g.
     /// "14 14 19") through the interpreter (NLI) and say which map it
-    /// computes; repeat the flag for more
+    /// computes; repeat the flag for more. At most the model's program
+    /// length, or its search length if longer (the programs `solve` prints)
     #[arg(long, value_name = "TOKENS")]
     pub probe_program: Vec<String>,
     #[command(flatten)]

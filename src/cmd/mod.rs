@@ -146,7 +146,8 @@ pub struct SearchArgs {
     /// Activation memory per chunk of candidates, MiB
     #[arg(long, default_value_t = 2048)]
     pub memory_mib: usize,
-    /// Slots of the searched programs [default: the model's]. NLI only: its
+    /// Slots of the searched programs [default: the checkpoint's
+    /// search_program_len, else its program length]. NLI only: its
     /// interpreter has no slot position, so a model trained on short
     /// programs can search longer ones; the extra slots start from the
     /// inductor's last slot
@@ -155,7 +156,9 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    pub fn config(&self) -> SearchConfig {
+    /// The search settings for `model`: the searched programs' length is the
+    /// flag's, else the checkpoint's default.
+    pub fn config(&self, model: &nli_wgpu::model::ModelConfig) -> SearchConfig {
         SearchConfig {
             starts: self.starts,
             steps: self.search_steps,
@@ -167,7 +170,10 @@ impl SearchArgs {
             tau_d_end: self.search_tau_end,
             seed: self.search_seed,
             memory_mib: self.memory_mib,
-            program_len: self.search_program_len,
+            program_len: Some(
+                self.search_program_len
+                    .unwrap_or_else(|| model.default_search_program_len()),
+            ),
         }
     }
 

@@ -43,7 +43,7 @@ pub fn run(args: &SolveArgs) -> anyhow::Result<()> {
         &ctx,
         model,
         &tasks,
-        &args.search.config(),
+        &args.search.config(&ckpt.config.model),
         &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);

@@ -108,6 +108,9 @@ pub struct RunOverrides {
     /// Program length T
     #[arg(long, help_heading = "Model")]
     pub program_len: Option<usize>,
+    /// NLI: slots of the programs test-time search runs by default, kept in the checkpoint [default: T; 12 in Shift-P's cpu preset, which trains T = 3]
+    #[arg(long, help_heading = "Model")]
+    pub search_program_len: Option<usize>,
     /// Baselines: LPN latent size d_z
     #[arg(long, help_heading = "Model")]
     pub latent_dim: Option<usize>,
@@ -266,6 +269,7 @@ impl RunOverrides {
             mlp_mult,
             codebook,
             program_len,
+            search_program_len,
             latent_dim,
             decoder_layers,
             decoder_mlp_mult,

@@ -138,6 +138,13 @@ pub struct ModelConfig {
     /// read as a relative offset (false: SPEC's random start). Still learned.
     #[serde(default)]
     pub inductor_fourier_positions: bool,
+    /// NLI: slots of the programs the gradient search runs when not told
+    /// otherwise (`--search-program-len`; absent: `program_len`). Its
+    /// interpreter has no slot position, so a model trained on short
+    /// programs searches longer ones; Shift-P's `cpu` preset trains on 3
+    /// slots and searches 12 (docs/experiments.md, runs 56-59).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_program_len: Option<usize>,
 }
 
 impl ModelConfig {
@@ -192,7 +199,24 @@ impl ModelConfig {
                     .into(),
             );
         }
+        match self.search_program_len {
+            Some(0) => return bad("search_program_len must be positive".into()),
+            Some(l) if l != self.program_len && self.kind != ModelKind::Nli => {
+                return bad(format!(
+                    "search_program_len={l}: the {} model reads programs of exactly \
+                     program_len={} slots",
+                    self.kind.label(),
+                    self.program_len
+                ));
+            }
+            _ => {}
+        }
         Ok(())
+    }
+
+    /// Slots of the programs the gradient search runs by default.
+    pub fn default_search_program_len(&self) -> usize {
+        self.search_program_len.unwrap_or(self.program_len)
     }
 }
 
@@ -399,6 +423,7 @@ pub fn preset(name: &str, n: usize, v: usize) -> Result<(ModelConfig, TrainConfi
         head_init_scale: 1.0,
         interpreter_identity_init: 0.0,
         inductor_fourier_positions: false,
+        search_program_len: None,
     };
     match name {
         "cpu" => Ok((base, train)),
@@ -485,24 +510,39 @@ pub fn preset_for(
     Ok((model, train))
 }
 
-/// Steps of encoder warm-up that NLI's `cpu` preset adds on Shift-P, before
-/// SPEC's 3600 (docs/experiments.md, run 47: without them its encoder never
-/// tells the shifts apart and the run writes one token for all five).
+/// Steps of encoder warm-up that D-LPN's `cpu` preset adds on Shift-P,
+/// before SPEC's 3600 (docs/experiments.md, runs 47 and 50: without them
+/// the encoder never tells the shifts apart).
 pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
+
+/// NLI's `cpu` preset on Shift-P: the most encoder warm-up steps, added to
+/// SPEC's 3600 ...
+pub const CPU_SHIFT_P_NLI_WARMUP_MAX: usize = 3600;
+/// ... ended once the views' mean contrastive loss is below this ...
+pub const CPU_SHIFT_P_NLI_WARMUP_UNTIL: f32 = 2.4;
+/// ... training programs of this many slots ...
+pub const CPU_SHIFT_P_NLI_PROGRAM_LEN: usize = 3;
+/// ... and searching programs of SPEC's 12 slots at test time.
+pub const CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN: usize = 12;
 
 /// Warm-up steps whose mean contrastive loss [`TrainConfig::encoder_warmup_until`]
 /// compares with its threshold (single steps scatter by about 0.2).
 pub const ENCODER_WARMUP_WINDOW: usize = 100;
 
-/// [`preset_for`] for training on `suite`: NLI's and D-LPN's `cpu` preset
-/// on Shift-P adds the encoder warm-up ([`CPU_SHIFT_P_ENCODER_WARMUP`]
-/// steps, added to the run's steps so that SPEC's schedule follows it
-/// whole). Shift-L and Comp-I learn without it, and their shipped models
-/// were trained without it. NLI's `cpu` preset on Shift-L drops the views'
-/// contrastive loss and keeps the floor alone: Shift-L learns without the
-/// loss, and with it the gradient search solves fewer OOD tasks
-/// (docs/experiments.md, run 51 against runs 41 and 49: 1.00 against
-/// 0.92-0.93). D-LPN keeps it on every suite.
+/// [`preset_for`] for training on `suite`. The `cpu` preset on Shift-P
+/// adds an encoder warm-up, added to the run's steps so that SPEC's
+/// schedule follows it whole: D-LPN [`CPU_SHIFT_P_ENCODER_WARMUP`] steps;
+/// NLI up to [`CPU_SHIFT_P_NLI_WARMUP_MAX`] steps, ended by the contrastive
+/// loss ([`CPU_SHIFT_P_NLI_WARMUP_UNTIL`]), and NLI trains programs of 3
+/// slots there and searches 12 (a token per shift and OOD 0.93 / 0.99 with
+/// the search on both seeds tried, where the 12-slot recipe wrote a token
+/// per shift on 1 of 3: docs/experiments.md, runs 56-59). Shift-L and
+/// Comp-I learn without a warm-up, and their shipped models were trained
+/// without it. NLI's `cpu` preset on Shift-L drops the views' contrastive
+/// loss and keeps the floor alone: Shift-L learns without the loss, and
+/// with it the gradient search solves fewer OOD tasks (docs/experiments.md,
+/// run 51 against runs 41 and 49: 1.00 against 0.92-0.93). D-LPN keeps it
+/// on every suite.
 pub fn suite_preset(
     name: &str,
     kind: ModelKind,
@@ -510,17 +550,28 @@ pub fn suite_preset(
     n: usize,
     v: usize,
 ) -> Result<(ModelConfig, TrainConfig)> {
-    let (model, mut train) = preset_for(name, kind, n, v)?;
-    // D-LPN trains with NLI's loss and schedule (BASELINES §4), so with its
-    // warm-up too (docs/experiments.md, run 50: ID 0.00 -> 0.54).
-    if name == "cpu"
-        && matches!(kind, ModelKind::Nli | ModelKind::DLpn)
-        && suite == crate::tasks::Suite::ShiftP
-    {
-        train.encoder_warmup = CPU_SHIFT_P_ENCODER_WARMUP;
-        train.steps += CPU_SHIFT_P_ENCODER_WARMUP;
+    use crate::tasks::Suite;
+    let (mut model, mut train) = preset_for(name, kind, n, v)?;
+    if name == "cpu" && suite == Suite::ShiftP {
+        match kind {
+            ModelKind::Nli => {
+                train.encoder_warmup = CPU_SHIFT_P_NLI_WARMUP_MAX;
+                train.encoder_warmup_until = Some(CPU_SHIFT_P_NLI_WARMUP_UNTIL);
+                train.steps += CPU_SHIFT_P_NLI_WARMUP_MAX;
+                model.program_len = CPU_SHIFT_P_NLI_PROGRAM_LEN;
+                model.search_program_len = Some(CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN);
+            }
+            // D-LPN trains with NLI's loss and schedule (BASELINES §4), so
+            // with a warm-up too (docs/experiments.md, run 50: ID 0.00 ->
+            // 0.54).
+            ModelKind::DLpn => {
+                train.encoder_warmup = CPU_SHIFT_P_ENCODER_WARMUP;
+                train.steps += CPU_SHIFT_P_ENCODER_WARMUP;
+            }
+            _ => {}
+        }
     }
-    if name == "cpu" && kind == ModelKind::Nli && suite == crate::tasks::Suite::ShiftL {
+    if name == "cpu" && kind == ModelKind::Nli && suite == Suite::ShiftL {
         train.view_nce_weight = 0.0;
     }
     Ok((model, train))
