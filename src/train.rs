@@ -330,7 +330,13 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             ));
         }
         let ckpt = checkpoint::load(from)?;
-        if ckpt.config.model != opts.run.model {
+        // The search length is not a parameter shape: a run may start from
+        // a snapshot that did not record it.
+        let shapes = |m: &crate::model::ModelConfig| crate::model::ModelConfig {
+            search_program_len: None,
+            ..m.clone()
+        };
+        if shapes(&ckpt.config.model) != shapes(&opts.run.model) {
             return Err(Error::Config(format!(
                 "--init-from {}: its model config {:?} differs from this run's {:?}",
                 from.display(),

@@ -794,6 +794,13 @@ fn a_run_can_start_from_another_runs_parameters() {
     assert_eq!(done.steps_done, 3);
     assert_eq!(checkpoint::load(&dst).unwrap().step, 3);
 
+    // Accepted: the same model with a search length the source did not
+    // record (not a parameter shape).
+    let mut longer = run.clone();
+    longer.model.search_program_len = Some(run.model.program_len + 8);
+    let mut o = opts(longer, &tmp("init-longer"), false, None);
+    o.init_from = Some(src.clone());
+    nli_wgpu::train::check_run(&o).unwrap();
     // Refused: another model's parameters, and with --resume.
     let mut other = run.clone();
     other.model.d *= 2;
