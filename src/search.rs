@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 
 use crate::ctx::Ctx;
 use crate::model::layers::standard_normal;
-use crate::model::{ModelConfig, ModelKind, ProgramModel, SKIP, StepNoise, argmax_rows};
+use crate::model::{ModelConfig, ProgramModel, SKIP, StepNoise, argmax_rows};
 use crate::ops::gumbel::Gumbel;
 use crate::optim::{Adam, AdamConfig};
 use crate::tasks::Task;
@@ -274,25 +274,13 @@ fn keep_best(best: &mut [Option<SearchResult>], task: usize, cand: SearchResult)
 }
 
 /// Why programs of `program_len` slots cannot be searched on a model of
-/// `cfg`, if they cannot: zero slots, or another length than the model's on
-/// a model other than NLI. NLI's interpreter has no slot position (it runs
-/// one slot per step and a SKIP leaves its state as it is), so it runs a
-/// program of any length; D-LPN's decoder has a position per slot.
+/// `cfg`, if they cannot ([`ModelConfig::check_search_len`]; `None`, the
+/// model's default, always can).
 pub fn check_search_program_len(
     cfg: &ModelConfig,
     program_len: Option<usize>,
 ) -> Result<(), String> {
-    let t = cfg.program_len;
-    match program_len {
-        None => Ok(()),
-        Some(0) => Err("a searched program needs at least one slot".into()),
-        Some(tl) if tl == t || cfg.kind == ModelKind::Nli => Ok(()),
-        Some(tl) => Err(format!(
-            "the {} model reads programs of exactly {t} slots (a position per slot); \
-             it cannot search programs of {tl}",
-            cfg.kind.label()
-        )),
-    }
+    program_len.map_or(Ok(()), |l| cfg.check_search_len(l))
 }
 
 /// Gradient search for every task; `progress` is called after every Adam

@@ -312,7 +312,9 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
         .unwrap();
     assert!(!out.status.success());
     assert!(
-        text(&out).1.contains("search_program_len must be positive"),
+        text(&out)
+            .1
+            .contains("search_program_len=0: a searched program needs at least one slot"),
         "{}",
         text(&out).1
     );

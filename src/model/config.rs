@@ -199,17 +199,9 @@ impl ModelConfig {
                     .into(),
             );
         }
-        match self.search_program_len {
-            Some(0) => return bad("search_program_len must be positive".into()),
-            Some(l) if l != self.program_len && self.kind != ModelKind::Nli => {
-                return bad(format!(
-                    "search_program_len={l}: the {} model reads programs of exactly \
-                     program_len={} slots",
-                    self.kind.label(),
-                    self.program_len
-                ));
-            }
-            _ => {}
+        if let Some(l) = self.search_program_len {
+            self.check_search_len(l)
+                .map_err(|e| Error::Config(format!("search_program_len={l}: {e}")))?;
         }
         Ok(())
     }
@@ -217,6 +209,24 @@ impl ModelConfig {
     /// Slots of the programs the gradient search runs by default.
     pub fn default_search_program_len(&self) -> usize {
         self.search_program_len.unwrap_or(self.program_len)
+    }
+
+    /// Why programs of `len` slots cannot be searched on this model, if they
+    /// cannot: zero slots, or another length than `program_len` on a model
+    /// other than NLI. NLI's interpreter has no slot position (it runs one
+    /// slot per step and a SKIP leaves its state as it is), so it runs a
+    /// program of any length; D-LPN's decoder has a position per slot.
+    pub fn check_search_len(&self, len: usize) -> std::result::Result<(), String> {
+        let t = self.program_len;
+        match len {
+            0 => Err("a searched program needs at least one slot".into()),
+            l if l == t || self.kind == ModelKind::Nli => Ok(()),
+            l => Err(format!(
+                "the {} model reads programs of exactly {t} slots (a position per slot); \
+                 it cannot search programs of {l}",
+                self.kind.label()
+            )),
+        }
     }
 }
 
