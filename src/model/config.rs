@@ -544,11 +544,11 @@ pub const ENCODER_WARMUP_WINDOW: usize = 100;
 /// schedule follows it whole: D-LPN [`CPU_SHIFT_P_ENCODER_WARMUP`] steps;
 /// NLI up to [`CPU_SHIFT_P_NLI_WARMUP_MAX`] steps, ended by the contrastive
 /// loss ([`CPU_SHIFT_P_NLI_WARMUP_UNTIL`]), and NLI trains programs of 3
-/// slots there and searches 12 (a token per shift and OOD 0.93 / 0.99 with
-/// the search on both seeds tried, where the 12-slot recipe wrote a token
-/// per shift on 1 of 3: docs/experiments.md, runs 56-59). Shift-L and
-/// Comp-I learn without a warm-up, and their shipped models were trained
-/// without it. NLI's `cpu` preset on Shift-L drops the views' contrastive
+/// slots there and searches 12 (a token per shift on all three seeds
+/// tried, OOD 0.93 / 0.99 / 0.95 with the search, where the 12-slot recipe
+/// wrote a token per shift on 1 of 3: docs/experiments.md, runs 56-60).
+/// Shift-L and Comp-I learn without a warm-up, and their shipped models
+/// were trained without it. NLI's `cpu` preset on Shift-L drops the views' contrastive
 /// loss and keeps the floor alone: Shift-L learns without the loss, and
 /// with it the gradient search solves fewer OOD tasks (docs/experiments.md,
 /// run 51 against runs 41 and 49: 1.00 against 0.92-0.93). D-LPN keeps it
