@@ -62,6 +62,16 @@ fn batch(tasks: usize, pairs: usize) -> TaskBatch {
 /// `GradCheckConfig::default()`'s (f32 central differences, h = 1e-2:
 /// relative 1e-2 with an absolute floor of 2e-3; its doc says why).
 fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
+    check_whole_loss_of(kind, 2, pairs, latent_ascent, 0.0);
+}
+
+fn check_whole_loss_of(
+    kind: ModelKind,
+    tasks: usize,
+    pairs: usize,
+    latent_ascent: bool,
+    view_nce_weight: f32,
+) {
     let ctx = ctx();
     let mc = config("tiny", kind);
     let inputs: Vec<(Vec<f32>, Vec<usize>)> = {
@@ -72,15 +82,16 @@ fn check_whole_loss(kind: ModelKind, pairs: usize, latent_ascent: bool) {
             .map(|(_, t)| (ctx.read(t), t.shape().to_vec()))
             .collect()
     };
-    let b = batch(2, pairs);
-    let x = ctx.indices(&b.x, &[2, pairs, 20]);
-    let y = ctx.indices(&b.y, &[2, pairs, 20]);
+    let b = batch(tasks, pairs);
+    let x = ctx.indices(&b.x, &[tasks, pairs, 20]);
+    let y = ctx.indices(&b.y, &[tasks, pairs, 20]);
     let settings = LossSettings {
         // Larger than in training so the regulariser's and the KL term's
         // gradients are not swamped by the reconstruction term.
         lambda: 0.5,
         kl_beta: 0.5,
         latent_ascent,
+        view_nce_weight,
         ..plain_settings(2.0, 1.0, Some(fixed_noise()))
     };
     let cfg = GradCheckConfig {
@@ -101,6 +112,13 @@ fn in_context_loss_matches_finite_differences() {
     // 3 pairs per task: one task predicts each pair from 2, the other (its
     // first 2 pairs) each from 1: both halves of the loss are checked.
     check_whole_loss(ModelKind::InContext, 3, false);
+}
+
+#[test]
+fn in_context_loss_with_the_views_contrastive_loss_matches_finite_differences() {
+    // 4 tasks, so the contrastive loss compares each task's two views with
+    // three others' (with 2 tasks the centred views of the two are opposite).
+    check_whole_loss_of(ModelKind::InContext, 4, 3, false, 1.0);
 }
 
 #[test]

@@ -45,6 +45,15 @@ fn tmp(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// Whether Adam's first moment of any parameter under `prefix` is non-zero:
+/// it stays exactly 0 until a gradient reaches the parameter.
+fn adam_moved(ck: &checkpoint::Checkpoint, prefix: &str) -> bool {
+    ck.tensors
+        .iter()
+        .filter(|(n, _, _)| n.starts_with(&format!("{}{prefix}", checkpoint::ADAM_M)))
+        .any(|(_, _, d)| d.iter().any(|v| *v != 0.0))
+}
+
 /// The lines of a run directory's metrics.jsonl, parsed.
 fn metrics_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join(checkpoint::METRICS_FILE))
@@ -633,23 +642,20 @@ fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
 
     // Adam's first moment of a parameter stays exactly 0 until a gradient
     // reaches it: after the warm-up only the inductor's encoder has one.
-    let moved = |ck: &nli_wgpu::checkpoint::Checkpoint, prefix: &str| {
-        ck.tensors
-            .iter()
-            .filter(|(n, _, _)| n.starts_with(&format!("{}{prefix}", checkpoint::ADAM_M)))
-            .any(|(_, _, d)| d.iter().any(|v| *v != 0.0))
-    };
     train(&ctx, &opts(run.clone(), &dir, false, Some(3))).unwrap();
     let warm = checkpoint::load(&dir).unwrap();
-    assert!(moved(&warm, "inductor.block"), "the encoder did not train");
     assert!(
-        !moved(&warm, "interpreter."),
+        adam_moved(&warm, "inductor.block"),
+        "the encoder did not train"
+    );
+    assert!(
+        !adam_moved(&warm, "interpreter."),
         "the interpreter trained in the warm-up"
     );
     train(&ctx, &opts(run.clone(), &dir, true, None)).unwrap();
     let after = checkpoint::load(&dir).unwrap();
     assert!(
-        moved(&after, "interpreter."),
+        adam_moved(&after, "interpreter."),
         "the interpreter never trained"
     );
 
@@ -676,6 +682,64 @@ fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
     let err = nli_wgpu::train::check_run(&opts(lpn, &tmp("warmup-lpn"), false, None))
         .expect_err("LPN has no inductor");
     assert!(err.to_string().contains("encoder_warmup"), "{err}");
+}
+
+#[test]
+fn in_context_warms_its_pair_encoder_up_alone_then_trains_with_the_views_loss() {
+    let ctx = ctx();
+    let dir = tmp("ic-encoder-warmup");
+    let mut run = tiny_run(6);
+    run.model.kind = nli_wgpu::model::ModelKind::InContext;
+    run.train.warmup_steps = 0;
+    run.train.encoder_warmup = 3;
+    run.train.view_nce_weight = 2.0;
+    run.train.checkpoint_every = 3;
+    run.train.log_every = 1;
+    train(&ctx, &opts(run.clone(), &dir, false, Some(3))).unwrap();
+    let warm = checkpoint::load(&dir).unwrap();
+    assert!(
+        adam_moved(&warm, "encoder."),
+        "the pair encoder did not train"
+    );
+    assert!(
+        !adam_moved(&warm, "decoder."),
+        "the decoder trained in the warm-up"
+    );
+    train(&ctx, &opts(run.clone(), &dir, true, None)).unwrap();
+    let after = checkpoint::load(&dir).unwrap();
+    assert!(adam_moved(&after, "decoder."), "the decoder never trained");
+
+    // Warm-up steps log the contrastive loss alone; the steps after it the
+    // reconstruction plus the weighted contrastive loss.
+    for line in &metrics_lines(&dir) {
+        let step = line["step"].as_u64().unwrap();
+        let warm = line["encoder_warmup"].as_bool().unwrap_or(false);
+        assert_eq!(warm, step <= 3, "step {step}: {line}");
+        let (loss, recon) = (
+            line["loss"].as_f64().unwrap(),
+            line["recon"].as_f64().unwrap(),
+        );
+        let nce = line["view_nce"]
+            .as_f64()
+            .expect("the contrastive loss is logged");
+        if warm {
+            assert_eq!((recon, loss), (0.0, nce), "{line}");
+        } else {
+            assert!(recon > 0.0, "{line}");
+            let want = recon + 2.0 * nce;
+            assert!((loss - want).abs() < 1e-3 * want, "{line}");
+        }
+    }
+
+    // LPN has neither an inductor nor pair tokens to compare.
+    for (field, set) in [("encoder_warmup", (3, 0.0)), ("view_nce_weight", (0, 2.0))] {
+        let mut lpn = run.clone();
+        lpn.model.kind = nli_wgpu::model::ModelKind::Lpn;
+        (lpn.train.encoder_warmup, lpn.train.view_nce_weight) = set;
+        let err = nli_wgpu::train::check_run(&opts(lpn, &tmp("ic-warmup-lpn"), false, None))
+            .expect_err(field);
+        assert!(err.to_string().contains(field), "{err}");
+    }
 }
 
 #[test]

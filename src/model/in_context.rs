@@ -6,7 +6,7 @@
 use super::config::ModelConfig;
 use super::decoder::{Decoder, PairEncoder, leave_one_out_rows, sequence_nll};
 use super::layers::{Builder, InitKind, Linear, ParamSource};
-use super::{LossParts, detached_params};
+use super::{LossParts, VIEW_CONTRAST_TEMPERATURE, detached_params, view_contrastive_loss};
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
 
@@ -59,6 +59,16 @@ impl InContext {
             .forward(ctx, &self.encoder.forward(ctx, x, y))
     }
 
+    /// The tokens [B * m, D] of every pair of tasks x, y u32 [B, m, N].
+    fn task_pair_tokens(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        self.pair_tokens(
+            ctx,
+            &ctx.reshape(x, &[b * m, n]),
+            &ctx.reshape(y, &[b * m, n]),
+        )
+    }
+
     /// The first `c` place embeddings added to contexts [P, c, D].
     fn placed(&self, ctx: &Ctx, context: &Tensor) -> Tensor {
         let c = context.dim(1);
@@ -74,15 +84,56 @@ impl InContext {
     /// negative log-likelihood of each pair [B * m] and the logits
     /// [B * m, N, V].
     pub fn leave_one_out(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+        let tokens = self.task_pair_tokens(ctx, x, y);
+        self.leave_one_out_from(ctx, &tokens, x, y)
+    }
+
+    /// [`InContext::leave_one_out`] from the pairs' tokens [B * m, D].
+    fn leave_one_out_from(
+        &self,
+        ctx: &Ctx,
+        tokens: &Tensor,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (Tensor, Tensor) {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         assert!(m >= 2, "leave-one-out needs at least 2 pairs per task");
         let xf = ctx.reshape(x, &[b * m, n]);
         let yf = ctx.reshape(y, &[b * m, n]);
-        let tokens = self.pair_tokens(ctx, &xf, &yf);
         let rows = ctx.indices(&leave_one_out_rows(b, m), &[b * m, m - 1]);
-        let context = self.placed(ctx, &ctx.embedding(&tokens, &rows));
+        let context = self.placed(ctx, &ctx.embedding(tokens, &rows));
         let logits = self.decoder.forward(ctx, &context, &xf);
         (sequence_nll(ctx, &logits, &yf), logits)
+    }
+
+    /// Two views of each task from its pairs' tokens [B * m, D]: the mean
+    /// token of its first m / 2 pairs and of the rest, [B, D] each (what the
+    /// views' contrastive loss compares, as NLI's pooled slot embeddings).
+    fn views(&self, ctx: &Ctx, tokens: &Tensor, b: usize, m: usize) -> (Tensor, Tensor) {
+        assert!(m >= 2, "two views need at least 2 pairs per task");
+        let per_task = ctx.reshape(tokens, &[b, m, self.cfg.d]);
+        let half = m / 2;
+        let pool = |lo: usize, len: usize| ctx.mean_axis(&ctx.slice(&per_task, 1, lo, len), 1);
+        (pool(0, half), pool(half, m - half))
+    }
+
+    /// The encoder warm-up's loss ([`crate::model::TrainConfig::encoder_warmup`])
+    /// on a batch x, y u32 [B, m, N]: the views' contrastive loss of the
+    /// pair tokens alone, as NLI's inductor warms up. Nothing is
+    /// reconstructed (`recon` 0, `pred` all zeros).
+    pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        let tokens = self.task_pair_tokens(ctx, x, y);
+        let (ea, eb) = self.views(ctx, &tokens, b, m);
+        let nce = view_contrastive_loss(ctx, &ea, &eb, VIEW_CONTRAST_TEMPERATURE);
+        LossParts {
+            loss: nce.clone(),
+            recon: ctx.tensor(&[0.0], &[1]),
+            extra: vec![("view_nce", nce)],
+            logits: None,
+            pred: ctx.tensor(&vec![0.0; b * m * n * self.cfg.v], &[b * m, n, self.cfg.v]),
+            targets: ctx.reshape(y, &[b * m, n]),
+        }
     }
 
     /// The training loss of a batch with `pairs + 1` pairs per task
@@ -90,8 +141,9 @@ impl InContext {
     /// pairs from the other `pairs`, the second half uses its first `pairs`
     /// pairs only (each from the other `pairs - 1`), so both context sizes
     /// are in distribution. Cross-entropy summed over positions, averaged
-    /// over a task's targets and over tasks.
-    pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
+    /// over a task's targets and over tasks; plus `view_nce_weight` times
+    /// the views' contrastive loss of the pair tokens (0 in BASELINES).
+    pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, view_nce_weight: f32) -> LossParts {
         let (b, m) = (x.dim(0), x.dim(1));
         assert!(m >= 3, "In-Context trains on at least 3 pairs per task");
         let full = b.div_ceil(2);
@@ -112,8 +164,15 @@ impl InContext {
         };
         let mut recon: Option<Tensor> = None;
         let (mut preds, mut targets) = (Vec::new(), Vec::new());
+        let (mut view_a, mut view_b) = (Vec::new(), Vec::new());
         for (gx, gy, pairs) in &groups {
-            let (nll, logits) = self.leave_one_out(ctx, gx, gy);
+            let tokens = self.task_pair_tokens(ctx, gx, gy);
+            if view_nce_weight != 0.0 {
+                let (a, b) = self.views(ctx, &tokens, gx.dim(0), *pairs);
+                view_a.push(a);
+                view_b.push(b);
+            }
+            let (nll, logits) = self.leave_one_out_from(ctx, &tokens, gx, gy);
             let term = ctx.scale(&ctx.sum_all(&nll), 1.0 / (*pairs * b) as f32);
             recon = Some(match recon {
                 Some(r) => ctx.add(&r, &term),
@@ -124,12 +183,20 @@ impl InContext {
             targets.push(ctx.reshape(gy, &[rows, gy.dim(2)]));
         }
         let recon = recon.expect("at least one group");
+        let (mut loss, mut extra) = (recon.clone(), Vec::new());
+        if view_nce_weight != 0.0 {
+            let all = |v: &[Tensor]| ctx.concat(&v.iter().collect::<Vec<_>>(), 0);
+            let nce =
+                view_contrastive_loss(ctx, &all(&view_a), &all(&view_b), VIEW_CONTRAST_TEMPERATURE);
+            loss = ctx.add(&loss, &ctx.scale(&nce, view_nce_weight));
+            extra.push(("view_nce", nce));
+        }
         let pred_refs: Vec<&Tensor> = preds.iter().collect();
         let target_refs: Vec<&Tensor> = targets.iter().collect();
         LossParts {
-            loss: recon.clone(),
+            loss,
             recon,
-            extra: Vec::new(),
+            extra,
             logits: None,
             pred: ctx.concat(&pred_refs, 0),
             targets: ctx.concat(&target_refs, 0),
@@ -139,12 +206,8 @@ impl InContext {
     /// Output logits [B, N, V] for queries x u32 [B, N] in the context of
     /// every specification pair (spec u32 [B, m, N], m <= PLACES).
     pub fn predict(&self, ctx: &Ctx, spec_x: &Tensor, spec_y: &Tensor, query_x: &Tensor) -> Tensor {
-        let (b, m, n) = (spec_x.dim(0), spec_x.dim(1), spec_x.dim(2));
-        let tokens = self.pair_tokens(
-            ctx,
-            &ctx.reshape(spec_x, &[b * m, n]),
-            &ctx.reshape(spec_y, &[b * m, n]),
-        );
+        let (b, m) = (spec_x.dim(0), spec_x.dim(1));
+        let tokens = self.task_pair_tokens(ctx, spec_x, spec_y);
         let context = self.placed(ctx, &ctx.reshape(&tokens, &[b, m, self.cfg.d]));
         self.decoder.forward(ctx, &context, query_x)
     }

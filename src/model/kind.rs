@@ -74,21 +74,26 @@ impl Model {
     pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
         match self {
             Model::Nli(m) => m.loss(ctx, x, y, s),
-            Model::InContext(m) => m.loss(ctx, x, y),
+            Model::InContext(m) => m.loss(ctx, x, y, s.view_nce_weight),
             Model::Lpn(m) => m.loss(ctx, x, y, s),
             Model::DLpn(m) => m.loss(ctx, x, y, s),
         }
     }
 
-    /// The encoder warm-up's loss ([`super::encoder_warmup_loss`]) of a
-    /// program model; `train::check_run` refuses the warm-up for the others.
+    /// The encoder warm-up's loss of a program model
+    /// ([`super::encoder_warmup_loss`]) or of In-Context's pair encoder
+    /// ([`InContext::encoder_warmup_loss`]); `train::check_run` refuses the
+    /// warm-up for LPN.
     pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
         let v = self.cfg().v;
         match self {
             Model::Nli(m) => super::encoder_warmup_loss(ctx, &m.inductor, x, y, v),
             Model::DLpn(m) => super::encoder_warmup_loss(ctx, &m.inductor, x, y, v),
-            Model::InContext(_) | Model::Lpn(_) => {
-                panic!("the encoder warm-up needs an inductor (check_run refuses it here)")
+            Model::InContext(m) => m.encoder_warmup_loss(ctx, x, y),
+            Model::Lpn(_) => {
+                panic!(
+                    "the encoder warm-up needs an inductor or a pair encoder (check_run refuses it here)"
+                )
             }
         }
     }
