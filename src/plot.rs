@@ -194,7 +194,7 @@ struct CurveSpec {
     panel: usize,
 }
 
-const CURVES: [CurveSpec; 7] = [
+const CURVES: [CurveSpec; 8] = [
     CurveSpec {
         key: "loss",
         name: "loss",
@@ -230,11 +230,17 @@ const CURVES: [CurveSpec; 7] = [
         name: "gradient norm",
         panel: 3,
     },
+    // Last, so the colours of the others do not depend on it.
+    CurveSpec {
+        key: "view_nce",
+        name: "view_nce",
+        panel: 0,
+    },
 ];
 
 /// Panel titles and whether the panel's y axis is logarithmic.
 const PANELS: [(&str, bool); 4] = [
-    ("loss, recon, reg (log)", true),
+    ("loss and its terms (log)", true),
     ("temperatures", false),
     ("validation ID accuracy (no search)", false),
     ("gradient norm before clipping (log)", true),
@@ -290,7 +296,8 @@ where
 }
 
 /// Training curves of one run: loss parts on a log axis, the temperatures,
-/// validation accuracy and the gradient norm, stacked on one step axis.
+/// validation accuracy and the gradient norm, stacked on one step axis; a
+/// panel with nothing logged (the baselines' temperatures) is left out.
 pub struct TrainingCurves {
     pub title: String,
     curves: Vec<Curve>,
@@ -344,9 +351,24 @@ impl TrainingCurves {
     }
 }
 
+impl TrainingCurves {
+    /// The panels (indices into [`PANELS`]) with at least one curve, top to
+    /// bottom; the loss panel always.
+    pub fn panels(&self) -> Vec<usize> {
+        (0..PANELS.len())
+            .filter(|&pi| pi == 0 || self.curves.iter().any(|c| c.panel == pi))
+            .collect()
+    }
+
+    /// The panels' titles, top to bottom.
+    pub fn panel_titles(&self) -> Vec<&'static str> {
+        self.panels().into_iter().map(|pi| PANELS[pi].0).collect()
+    }
+}
+
 impl Figure for TrainingCurves {
     fn size(&self) -> (u32, u32) {
-        (900, 1100)
+        (900, 100 + 250 * self.panels().len() as u32)
     }
 
     fn series(&self) -> Vec<String> {
@@ -357,8 +379,9 @@ impl Figure for TrainingCurves {
         let root = root
             .titled(&self.title, ("sans-serif", 24))
             .map_err(draw_err)?;
-        let panels = root.split_evenly((PANELS.len(), 1));
-        for (pi, area) in panels.iter().enumerate() {
+        let drawn = self.panels();
+        let panels = root.split_evenly((drawn.len(), 1));
+        for (&pi, area) in drawn.iter().zip(panels.iter()) {
             let (title, log) = PANELS[pi];
             let mine: Vec<&Curve> = self.curves.iter().filter(|c| c.panel == pi).collect();
             // Log panels draw positive values only (the regulariser is

@@ -143,6 +143,49 @@ fn training_curves_show_every_logged_series() {
     nli_wgpu::plot::save(&fig, &dir2.join("c.svg")).unwrap();
     let used = svg_palette_colours(&dir2.join("c.svg"));
     assert_eq!(used, HashSet::from([0, 1, 3, 5, 6]));
+    assert_eq!(fig.panels(), [0, 1, 2, 3]);
+
+    // A baseline's run: no temperatures, so no temperature panel, and the
+    // views' contrastive loss among the loss's terms.
+    let dir3 = tmp("curves-baseline");
+    let rows: Vec<serde_json::Value> = (1..=40)
+        .map(|step| {
+            let mut row = serde_json::json!({
+                "step": step * 10, "loss": 3.0, "recon": 1.0, "view_nce": 2.0,
+                "grad_norm": 1.5,
+            });
+            if step % 10 == 0 {
+                row["val_id_accuracy"] = serde_json::json!(0.5);
+            }
+            row
+        })
+        .collect();
+    let fig = TrainingCurves::from_metrics("baseline", &rows);
+    assert_eq!(
+        fig.series(),
+        [
+            "loss",
+            "recon",
+            "validation ID accuracy",
+            "gradient norm",
+            "view_nce"
+        ]
+    );
+    assert_eq!(
+        fig.panel_titles(),
+        [
+            "loss and its terms (log)",
+            "validation ID accuracy (no search)",
+            "gradient norm before clipping (log)"
+        ]
+    );
+    nli_wgpu::plot::save(&fig, &dir3.join("c.svg")).unwrap();
+    let svg = std::fs::read_to_string(dir3.join("c.svg")).unwrap();
+    assert!(!svg.contains("temperatures"), "an empty panel was drawn");
+    assert_eq!(
+        svg_palette_colours(&dir3.join("c.svg")),
+        HashSet::from([0, 1, 5, 6, 7])
+    );
 }
 
 #[test]
