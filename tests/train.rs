@@ -507,11 +507,13 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
     // On Shift-P NLI's cpu preset adds an encoder warm-up ended by its loss
     // before SPEC's schedule, trains 3-slot programs and searches 12;
     // D-LPN's adds a fixed warm-up (NLI's loss and schedule); not on the
-    // other suites, nor for the other baselines. On Shift-L NLI's drops the
+    // other suites. In-Context's adds a fixed warm-up and the contrastive
+    // loss on Shift-L; LPN's nothing. On Shift-L NLI's drops the
     // contrastive loss.
     use nli_wgpu::model::config::{
-        CPU_PROB_FLOOR, CPU_SHIFT_P_ENCODER_WARMUP, CPU_SHIFT_P_NLI_WARMUP_MAX,
-        CPU_SHIFT_P_NLI_WARMUP_UNTIL, ModelConfig, TrainConfig, suite_preset,
+        CPU_IN_CONTEXT_ENCODER_WARMUP, CPU_PROB_FLOOR, CPU_SHIFT_P_ENCODER_WARMUP,
+        CPU_SHIFT_P_NLI_WARMUP_MAX, CPU_SHIFT_P_NLI_WARMUP_UNTIL, ModelConfig, TrainConfig,
+        suite_preset,
     };
     use nli_wgpu::tasks::Suite;
     for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
@@ -551,7 +553,26 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
                 continue;
             }
             assert_eq!(smc, mc);
-            if suite == Suite::ShiftP && kind == ModelKind::DLpn {
+            if suite == Suite::ShiftL && kind == ModelKind::InContext {
+                assert_eq!(
+                    (stc.encoder_warmup, stc.encoder_warmup_until),
+                    (CPU_IN_CONTEXT_ENCODER_WARMUP, None)
+                );
+                assert_eq!(stc.steps, tc.steps + CPU_IN_CONTEXT_ENCODER_WARMUP);
+                assert_eq!(stc.view_nce_weight, 5.0);
+                assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
+                stc.validate().unwrap();
+                // Nothing else changes.
+                assert_eq!(
+                    TrainConfig {
+                        encoder_warmup: 0,
+                        steps: tc.steps,
+                        view_nce_weight: tc.view_nce_weight,
+                        ..stc
+                    },
+                    tc
+                );
+            } else if suite == Suite::ShiftP && kind == ModelKind::DLpn {
                 assert_eq!(stc.encoder_warmup, CPU_SHIFT_P_ENCODER_WARMUP);
                 assert_eq!(stc.encoder_warmup_until, None);
                 assert_eq!(stc.steps, tc.steps + CPU_SHIFT_P_ENCODER_WARMUP);

@@ -525,6 +525,12 @@ pub fn preset_for(
 /// the encoder never tells the shifts apart).
 pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
 
+/// Steps of encoder warm-up that In-Context's `cpu` preset adds on Shift-L
+/// before SPEC's 3600, with the views' contrastive loss of its pair tokens
+/// at [`CPU_VIEW_NCE_WEIGHT`] (docs/experiments.md, run 61: ID 1.00, where
+/// without them the decoder learned shl_5 alone, 0.22).
+pub const CPU_IN_CONTEXT_ENCODER_WARMUP: usize = 1800;
+
 /// NLI's `cpu` preset on Shift-P: the most encoder warm-up steps, added to
 /// SPEC's 3600 ...
 pub const CPU_SHIFT_P_NLI_WARMUP_MAX: usize = 3600;
@@ -548,7 +554,9 @@ pub const ENCODER_WARMUP_WINDOW: usize = 100;
 /// tried, OOD 0.93 / 0.99 / 0.95 with the search, where the 12-slot recipe
 /// wrote a token per shift on 1 of 3: docs/experiments.md, runs 56-60).
 /// Shift-L and Comp-I learn without a warm-up, and their shipped models
-/// were trained without it. NLI's `cpu` preset on Shift-L drops the views' contrastive
+/// were trained without it. In-Context's `cpu` preset on Shift-L
+/// adds [`CPU_IN_CONTEXT_ENCODER_WARMUP`] steps of warm-up of its
+/// pair encoder and the views' contrastive loss. NLI's `cpu` preset on Shift-L drops the views' contrastive
 /// loss and keeps the floor alone: Shift-L learns without the loss, and
 /// with it the gradient search solves fewer OOD tasks (docs/experiments.md,
 /// run 51 against runs 41 and 49: 1.00 against 0.92-0.93). D-LPN keeps it
@@ -580,6 +588,14 @@ pub fn suite_preset(
             }
             _ => {}
         }
+    }
+    // In-Context's pair encoder: a warm-up and the contrastive loss on
+    // Shift-L. Comp-I's programs it tells apart without them (0.98 ID), and
+    // its shipped model was trained without.
+    if name == "cpu" && kind == ModelKind::InContext && suite == Suite::ShiftL {
+        train.encoder_warmup = CPU_IN_CONTEXT_ENCODER_WARMUP;
+        train.steps += CPU_IN_CONTEXT_ENCODER_WARMUP;
+        train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
     }
     if name == "cpu" && kind == ModelKind::Nli && suite == Suite::ShiftL {
         train.view_nce_weight = 0.0;
