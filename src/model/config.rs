@@ -526,9 +526,10 @@ pub fn preset_for(
 pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
 
 /// Steps of encoder warm-up that In-Context's `cpu` preset adds on Shift-L
-/// before SPEC's 3600, with the views' contrastive loss of its pair tokens
-/// at [`CPU_VIEW_NCE_WEIGHT`] (docs/experiments.md, run 61: ID 1.00, where
-/// without them the decoder learned shl_5 alone, 0.22).
+/// and Shift-P before SPEC's 3600, with the views' contrastive loss of its
+/// pair tokens at [`CPU_VIEW_NCE_WEIGHT`] (docs/experiments.md, runs 61-62:
+/// ID 1.00 and 0.98, where without them the decoder learned shl_5 alone on
+/// Shift-L, 0.22, and nothing on Shift-P by step 3820).
 pub const CPU_IN_CONTEXT_ENCODER_WARMUP: usize = 1800;
 
 /// NLI's `cpu` preset on Shift-P: the most encoder warm-up steps, added to
@@ -555,7 +556,7 @@ pub const ENCODER_WARMUP_WINDOW: usize = 100;
 /// wrote a token per shift on 1 of 3: docs/experiments.md, runs 56-60).
 /// Shift-L and Comp-I learn without a warm-up, and their shipped models
 /// were trained without it. In-Context's `cpu` preset on Shift-L
-/// adds [`CPU_IN_CONTEXT_ENCODER_WARMUP`] steps of warm-up of its
+/// and Shift-P adds [`CPU_IN_CONTEXT_ENCODER_WARMUP`] steps of warm-up of its
 /// pair encoder and the views' contrastive loss. NLI's `cpu` preset on Shift-L drops the views' contrastive
 /// loss and keeps the floor alone: Shift-L learns without the loss, and
 /// with it the gradient search solves fewer OOD tasks (docs/experiments.md,
@@ -589,10 +590,10 @@ pub fn suite_preset(
             _ => {}
         }
     }
-    // In-Context's pair encoder: a warm-up and the contrastive loss on
-    // Shift-L. Comp-I's programs it tells apart without them (0.98 ID), and
-    // its shipped model was trained without.
-    if name == "cpu" && kind == ModelKind::InContext && suite == Suite::ShiftL {
+    // In-Context's pair encoder: a warm-up and the contrastive loss on the
+    // two shift suites. Comp-I's programs it tells apart without them (0.98
+    // ID), and its shipped model was trained without.
+    if name == "cpu" && kind == ModelKind::InContext && suite != Suite::CompI {
         train.encoder_warmup = CPU_IN_CONTEXT_ENCODER_WARMUP;
         train.steps += CPU_IN_CONTEXT_ENCODER_WARMUP;
         train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
