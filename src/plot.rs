@@ -349,9 +349,7 @@ impl TrainingCurves {
             .map_or("run".into(), |n| n.to_string_lossy().into_owned());
         Ok(Self::from_metrics(&title, &rows))
     }
-}
 
-impl TrainingCurves {
     /// The panels (indices into [`PANELS`]) with at least one curve, top to
     /// bottom; the loss panel always.
     pub fn panels(&self) -> Vec<usize> {

@@ -555,10 +555,10 @@ pub const ENCODER_WARMUP_WINDOW: usize = 100;
 /// tried, OOD 0.93 / 0.99 / 0.95 with the search, where the 12-slot recipe
 /// wrote a token per shift on 1 of 3: docs/experiments.md, runs 56-60).
 /// Shift-L and Comp-I learn without a warm-up, and their shipped models
-/// were trained without it. In-Context's `cpu` preset on Shift-L
-/// and Shift-P adds [`CPU_IN_CONTEXT_ENCODER_WARMUP`] steps of warm-up of its
-/// pair encoder and the views' contrastive loss. NLI's `cpu` preset on Shift-L drops the views' contrastive
-/// loss and keeps the floor alone: Shift-L learns without the loss, and
+/// were trained without it. In-Context's `cpu` preset on Shift-L and
+/// Shift-P adds [`CPU_IN_CONTEXT_ENCODER_WARMUP`] steps of warm-up of its
+/// pair encoder and the views' contrastive loss. NLI's `cpu` preset on
+/// Shift-L drops the views' contrastive loss and keeps the floor alone: Shift-L learns without the loss, and
 /// with it the gradient search solves fewer OOD tasks (docs/experiments.md,
 /// run 51 against runs 41 and 49: 1.00 against 0.92-0.93). D-LPN keeps it
 /// on every suite.

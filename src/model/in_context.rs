@@ -6,7 +6,9 @@
 use super::config::ModelConfig;
 use super::decoder::{Decoder, PairEncoder, leave_one_out_rows, sequence_nll};
 use super::layers::{Builder, InitKind, Linear, ParamSource};
-use super::{LossParts, VIEW_CONTRAST_TEMPERATURE, detached_params, view_contrastive_loss};
+use super::{
+    LossParts, VIEW_CONTRAST_TEMPERATURE, detached_params, view_contrastive_loss, warmup_parts,
+};
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
 
@@ -122,18 +124,9 @@ impl InContext {
     /// pair tokens alone, as NLI's inductor warms up. Nothing is
     /// reconstructed (`recon` 0, `pred` all zeros).
     pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
-        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let tokens = self.task_pair_tokens(ctx, x, y);
-        let (ea, eb) = self.views(ctx, &tokens, b, m);
-        let nce = view_contrastive_loss(ctx, &ea, &eb, VIEW_CONTRAST_TEMPERATURE);
-        LossParts {
-            loss: nce.clone(),
-            recon: ctx.tensor(&[0.0], &[1]),
-            extra: vec![("view_nce", nce)],
-            logits: None,
-            pred: ctx.tensor(&vec![0.0; b * m * n * self.cfg.v], &[b * m, n, self.cfg.v]),
-            targets: ctx.reshape(y, &[b * m, n]),
-        }
+        let (ea, eb) = self.views(ctx, &tokens, x.dim(0), x.dim(1));
+        warmup_parts(ctx, &ea, &eb, y, self.cfg.v, None)
     }
 
     /// The training loss of a batch with `pairs + 1` pairs per task

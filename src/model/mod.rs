@@ -769,16 +769,30 @@ pub fn encoder_warmup_loss(
     y: &Tensor,
     v: usize,
 ) -> LossParts {
-    let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
     let (logits, views) = inductor.leave_one_out(ctx, x, y, WantViews::Embeddings);
     let views = views.expect("leave_one_out returns the views it is asked for");
     let (ea, eb) = &views.embeddings;
+    warmup_parts(ctx, ea, eb, y, v, Some(logits))
+}
+
+/// The loss parts of an encoder warm-up step on targets y u32 [B, m, N]:
+/// the views' contrastive loss of `ea`, `eb` alone, nothing reconstructed
+/// (`recon` 0, `pred` all zeros, so the logged training accuracy is 0).
+pub(crate) fn warmup_parts(
+    ctx: &Ctx,
+    ea: &Tensor,
+    eb: &Tensor,
+    y: &Tensor,
+    v: usize,
+    logits: Option<Tensor>,
+) -> LossParts {
+    let (b, m, n) = (y.dim(0), y.dim(1), y.dim(2));
     let nce = view_contrastive_loss(ctx, ea, eb, VIEW_CONTRAST_TEMPERATURE);
     LossParts {
         loss: nce.clone(),
         recon: ctx.tensor(&[0.0], &[1]),
         extra: vec![("view_nce", nce)],
-        logits: Some(logits),
+        logits,
         pred: ctx.tensor(&vec![0.0; b * m * n * v], &[b * m, n, v]),
         targets: ctx.reshape(y, &[b * m, n]),
     }
