@@ -286,7 +286,7 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
     let (suite, cfg) = suite_config(&opts.run)?;
     training_programs(suite, &cfg, opts.run.train.programs.as_deref())?;
     // Settings only some kinds have, refused for the others.
-    use crate::model::ModelKind::{DLpn, InContext, Nli};
+    use crate::model::ModelKind::{DLpn, Nli};
     let (tc, mc) = (&opts.run.train, &opts.run.model);
     for (set, kinds, why) in [
         (
@@ -304,18 +304,6 @@ pub fn check_run(opts: &TrainOptions) -> Result<()> {
             mc.interpreter_identity_init != 0.0,
             &[Nli],
             "interpreter_identity_init starts NLI's recurrent interpreter as a copy of its input",
-        ),
-        (
-            tc.encoder_warmup > 0,
-            &[Nli, DLpn, InContext],
-            "encoder_warmup trains the inductor of NLI and D-LPN, or In-Context's pair encoder, \
-             alone on the views' contrastive loss",
-        ),
-        (
-            tc.view_nce_weight != 0.0,
-            &[Nli, DLpn, InContext],
-            "view_nce_weight weighs the views' contrastive loss of NLI's and D-LPN's inductor or \
-             In-Context's pair tokens",
         ),
         (
             tc.view_nce_logits || tc.view_mi_weight != 0.0,

@@ -131,6 +131,13 @@ fn lpn_loss_matches_finite_differences() {
 }
 
 #[test]
+fn lpn_loss_with_the_views_contrastive_loss_matches_finite_differences() {
+    // 4 tasks, as In-Context's: the contrastive loss of the latent means,
+    // with the ascent move (a constant) in the reconstruction.
+    check_whole_loss_of(ModelKind::Lpn, 4, 3, true, 1.0);
+}
+
+#[test]
 fn d_lpn_loss_matches_finite_differences() {
     check_whole_loss(ModelKind::DLpn, 3, false);
 }

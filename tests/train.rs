@@ -87,6 +87,39 @@ fn metrics_lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A baseline's run in `dir` with an encoder warm-up of `warmup` steps and
+/// the views' contrastive loss at `nce_weight`: the warm-up's steps log
+/// the contrastive loss alone (nothing reconstructed, no other term); the
+/// steps after it the reconstruction plus `rest(line)` (the run's other
+/// terms, weighted) plus the weighted contrastive loss.
+fn check_warmup_metrics(
+    dir: &std::path::Path,
+    warmup: u64,
+    nce_weight: f64,
+    rest: impl Fn(&serde_json::Value) -> f64,
+) {
+    for line in &metrics_lines(dir) {
+        let step = line["step"].as_u64().unwrap();
+        let warm = line["encoder_warmup"].as_bool().unwrap_or(false);
+        assert_eq!(warm, step <= warmup, "step {step}: {line}");
+        let (loss, recon) = (
+            line["loss"].as_f64().unwrap(),
+            line["recon"].as_f64().unwrap(),
+        );
+        let nce = line["view_nce"]
+            .as_f64()
+            .expect("the contrastive loss is logged");
+        if warm {
+            assert_eq!((recon, loss), (0.0, nce), "{line}");
+            assert!(line.get("kl").is_none(), "{line}");
+        } else {
+            assert!(recon > 0.0, "{line}");
+            let want = recon + rest(line) + nce_weight * nce;
+            assert!((loss - want).abs() < 1e-3 * want, "{line}");
+        }
+    }
+}
+
 #[test]
 fn resuming_after_k_steps_equals_an_uninterrupted_run() {
     let ctx = ctx();
@@ -706,53 +739,51 @@ fn the_encoder_warmup_trains_the_inductor_alone_then_starts_the_schedule() {
     let mut bad = run.train.clone();
     bad.encoder_warmup = 6;
     assert_refused(&bad, "encoder_warmup");
-    // LPN's refusal: with In-Context's warm-up below.
+}
+
+/// A tiny 6-step run of a baseline `kind` whose first 3 steps warm its
+/// encoder up, with the views' contrastive loss at weight 2 after them.
+fn baseline_warmup_run(kind: nli_wgpu::model::ModelKind) -> RunConfig {
+    let mut run = tiny_run(6);
+    run.model.kind = kind;
+    run.train.warmup_steps = 0;
+    run.train.encoder_warmup = 3;
+    run.train.view_nce_weight = 2.0;
+    run.train.checkpoint_every = 3;
+    run.train.log_every = 1;
+    run
 }
 
 #[test]
 fn in_context_warms_its_pair_encoder_up_alone_then_trains_with_the_views_loss() {
     let ctx = ctx();
     let dir = tmp("ic-encoder-warmup");
-    let mut run = tiny_run(6);
-    run.model.kind = nli_wgpu::model::ModelKind::InContext;
-    run.train.warmup_steps = 0;
-    run.train.encoder_warmup = 3;
-    run.train.view_nce_weight = 2.0;
-    run.train.checkpoint_every = 3;
-    run.train.log_every = 1;
+    let run = baseline_warmup_run(nli_wgpu::model::ModelKind::InContext);
     warm_up_then_finish(&ctx, &run, &dir, 3, "encoder.", "decoder.");
 
-    // Warm-up steps log the contrastive loss alone; the steps after it the
-    // reconstruction plus the weighted contrastive loss.
-    for line in &metrics_lines(&dir) {
-        let step = line["step"].as_u64().unwrap();
-        let warm = line["encoder_warmup"].as_bool().unwrap_or(false);
-        assert_eq!(warm, step <= 3, "step {step}: {line}");
-        let (loss, recon) = (
-            line["loss"].as_f64().unwrap(),
-            line["recon"].as_f64().unwrap(),
-        );
-        let nce = line["view_nce"]
-            .as_f64()
-            .expect("the contrastive loss is logged");
-        if warm {
-            assert_eq!((recon, loss), (0.0, nce), "{line}");
-        } else {
-            assert!(recon > 0.0, "{line}");
-            let want = recon + 2.0 * nce;
-            assert!((loss - want).abs() < 1e-3 * want, "{line}");
-        }
-    }
+    check_warmup_metrics(&dir, 3, 2.0, |_| 0.0);
+}
 
-    // LPN has neither an inductor nor pair tokens to compare.
-    for (field, set) in [("encoder_warmup", (3, 0.0)), ("view_nce_weight", (0, 2.0))] {
-        let mut lpn = run.clone();
-        lpn.model.kind = nli_wgpu::model::ModelKind::Lpn;
-        (lpn.train.encoder_warmup, lpn.train.view_nce_weight) = set;
-        let err = nli_wgpu::train::check_run(&opts(lpn, &tmp("ic-warmup-lpn"), false, None))
-            .expect_err(field);
-        assert!(err.to_string().contains(field), "{err}");
-    }
+#[test]
+fn lpn_warms_its_encoder_up_alone_then_trains_with_the_views_loss() {
+    let ctx = ctx();
+    let dir = tmp("lpn-encoder-warmup");
+    let run = baseline_warmup_run(nli_wgpu::model::ModelKind::Lpn);
+    // The encoder and its mean head train; the log-variance head and the
+    // decoder wait for the main phase.
+    warm_up_then_finish(&ctx, &run, &dir, 3, "encoder.mu", "decoder.");
+    warm_up_then_finish(
+        &ctx,
+        &run,
+        &tmp("lpn-encoder-warmup-2"),
+        3,
+        "encoder.",
+        "encoder.logvar",
+    );
+    let beta = run.train.kl_beta as f64;
+    check_warmup_metrics(&dir, 3, 2.0, |line| {
+        beta * line["kl"].as_f64().expect("kl is logged")
+    });
 }
 
 #[test]

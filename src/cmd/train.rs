@@ -126,10 +126,10 @@ pub struct RunOverrides {
     /// Decoupled weight decay (AdamW; BASELINES' [C] settings: 1e-4 with --lr 4e-4 --batch 128) [default: 0, plain Adam]
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub weight_decay: Option<f32>,
-    /// NLI, D-LPN, In-Context: train only the inductor (In-Context: the pair encoder), on the views' contrastive loss, for the first N steps; the temperatures anneal over the steps after [default: 0]
+    /// Train only the inductor (In-Context: the pair encoder; LPN: the encoder and its latent-mean head), on the views' contrastive loss, for the first N steps; the temperatures anneal over the steps after [default: 0]
     #[arg(long, help_heading = "Training")]
     pub encoder_warmup: Option<usize>,
-    /// NLI, D-LPN, In-Context: end the encoder warm-up once the mean contrastive loss of its last 100 steps is below this; --encoder-warmup is then the most warm-up steps, and the steps not taken come off --steps
+    /// End the encoder warm-up once the mean contrastive loss of its last 100 steps is below this; --encoder-warmup is then the most warm-up steps, and the steps not taken come off --steps
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub encoder_warmup_until: Option<f32>,
     /// LPN: weight of the KL term
@@ -153,7 +153,7 @@ pub struct RunOverrides {
     /// Cap (nats) on the view mutual information the --view-mi-weight bonus pays for
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub view_mi_cap: Option<f32>,
-    /// Weight of a contrastive loss between the inductor's embeddings (In-Context: the mean pair tokens) of two disjoint halves of each task's pairs (0: SPEC; NLI, D-LPN, In-Context)
+    /// Weight of a contrastive loss between the inductor's embeddings (In-Context: the mean pair tokens; LPN: the mean latent means) of two disjoint halves of each task's pairs (0: SPEC)
     #[arg(long, help_heading = "Training", value_parser = finite_f32)]
     pub view_nce_weight: Option<f32>,
     /// The --view-nce-weight loss reads the two halves' token logits instead of their slot embeddings

@@ -271,9 +271,10 @@ pub struct TrainConfig {
     /// default decay 1e-4) at lr 4e-4, batch 128.
     #[serde(default)]
     pub weight_decay: f32,
-    /// Encoder warm-up (NLI, D-LPN; 0 in SPEC): the first N steps train
-    /// only the inductor, on the views' contrastive loss alone (no
-    /// interpreter, no reconstruction); the temperature schedule and the
+    /// Encoder warm-up (0 in SPEC): the first N steps train only the
+    /// inductor (In-Context: its pair encoder; LPN: its encoder), on the
+    /// views' contrastive loss alone (no interpreter or decoder, no
+    /// reconstruction); the temperature schedule and the
     /// hard / no-SKIP fractions then run over the remaining steps as if
     /// the run began there. Shift-P's encoder needs about 1500 such steps to
     /// tell the shifts apart, which the full loss never gives it

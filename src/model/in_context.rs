@@ -7,7 +7,8 @@ use super::config::ModelConfig;
 use super::decoder::{Decoder, PairEncoder, leave_one_out_rows, sequence_nll};
 use super::layers::{Builder, InitKind, Linear, ParamSource};
 use super::{
-    LossParts, VIEW_CONTRAST_TEMPERATURE, detached_params, view_contrastive_loss, warmup_parts,
+    LossParts, VIEW_CONTRAST_TEMPERATURE, detached_params, pair_views, view_contrastive_loss,
+    warmup_parts,
 };
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
@@ -108,24 +109,13 @@ impl InContext {
         (sequence_nll(ctx, &logits, &yf), logits)
     }
 
-    /// Two views of each task from its pairs' tokens [B * m, D]: the mean
-    /// token of its first m / 2 pairs and of the rest, [B, D] each (what the
-    /// views' contrastive loss compares, as NLI's pooled slot embeddings).
-    fn views(&self, ctx: &Ctx, tokens: &Tensor, b: usize, m: usize) -> (Tensor, Tensor) {
-        assert!(m >= 2, "two views need at least 2 pairs per task");
-        let per_task = ctx.reshape(tokens, &[b, m, self.cfg.d]);
-        let half = m / 2;
-        let pool = |lo: usize, len: usize| ctx.mean_axis(&ctx.slice(&per_task, 1, lo, len), 1);
-        (pool(0, half), pool(half, m - half))
-    }
-
     /// The encoder warm-up's loss ([`crate::model::TrainConfig::encoder_warmup`])
     /// on a batch x, y u32 [B, m, N]: the views' contrastive loss of the
     /// pair tokens alone, as NLI's inductor warms up. Nothing is
     /// reconstructed (`recon` 0, `pred` all zeros).
     pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
         let tokens = self.task_pair_tokens(ctx, x, y);
-        let (ea, eb) = self.views(ctx, &tokens, x.dim(0), x.dim(1));
+        let (ea, eb) = pair_views(ctx, &tokens, x.dim(0), x.dim(1));
         warmup_parts(ctx, &ea, &eb, y, self.cfg.v, None)
     }
 
@@ -161,7 +151,7 @@ impl InContext {
         for (gx, gy, pairs) in &groups {
             let tokens = self.task_pair_tokens(ctx, gx, gy);
             if view_nce_weight != 0.0 {
-                let (a, b) = self.views(ctx, &tokens, gx.dim(0), *pairs);
+                let (a, b) = pair_views(ctx, &tokens, gx.dim(0), *pairs);
                 view_a.push(a);
                 view_b.push(b);
             }

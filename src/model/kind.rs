@@ -81,20 +81,16 @@ impl Model {
     }
 
     /// The encoder warm-up's loss of a program model
-    /// ([`super::encoder_warmup_loss`]) or of In-Context's pair encoder
-    /// ([`InContext::encoder_warmup_loss`]); `train::check_run` refuses the
-    /// warm-up for LPN.
+    /// ([`super::encoder_warmup_loss`]), of In-Context's pair encoder
+    /// ([`InContext::encoder_warmup_loss`]) or of LPN's encoder
+    /// ([`Lpn::encoder_warmup_loss`]).
     pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
         let v = self.cfg().v;
         match self {
             Model::Nli(m) => super::encoder_warmup_loss(ctx, &m.inductor, x, y, v),
             Model::DLpn(m) => super::encoder_warmup_loss(ctx, &m.inductor, x, y, v),
             Model::InContext(m) => m.encoder_warmup_loss(ctx, x, y),
-            Model::Lpn(_) => {
-                panic!(
-                    "the encoder warm-up needs an inductor or a pair encoder (check_run refuses it here)"
-                )
-            }
+            Model::Lpn(m) => m.encoder_warmup_loss(ctx, x, y),
         }
     }
 

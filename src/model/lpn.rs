@@ -1,8 +1,10 @@
 //! LPN (BASELINES §3): a Gaussian latent program per pair, samples pooled
 //! leave-one-out, decoded by a one-pass decoder from one context token; a KL
 //! term, and during training one latent gradient-ascent step ("Grad 1")
-//! whose move is a constant on the tape. Test-time search over the latent
-//! is in `crate::latent_search`.
+//! whose move is a constant on the tape. Beyond BASELINES, the views'
+//! contrastive loss on the latent means and an encoder warm-up on it (as
+//! NLI's inductor and In-Context's pair encoder take). Test-time search
+//! over the latent is in `crate::latent_search`.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -10,7 +12,10 @@ use rand::rngs::StdRng;
 use super::config::ModelConfig;
 use super::decoder::{Decoder, PairEncoder, sequence_nll};
 use super::layers::{Builder, Linear, ParamSource, standard_normal};
-use super::{LossParts, LossSettings, StepNoise, detached_params};
+use super::{
+    LossParts, LossSettings, StepNoise, VIEW_CONTRAST_TEMPERATURE, detached_params, pair_views,
+    view_contrastive_loss, warmup_parts,
+};
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
 
@@ -108,10 +113,27 @@ impl Lpn {
         ctx.sum_axis(&ctx.reshape(&ll, &[s, m]), 1)
     }
 
+    /// The encoder warm-up's loss ([`crate::model::TrainConfig::encoder_warmup`])
+    /// on a batch x, y u32 [B, m, N]: the views' contrastive loss of the
+    /// latent means alone (the encoder and its mu head train; nothing is
+    /// reconstructed, `recon` 0 and `pred` all zeros).
+    pub fn encoder_warmup_loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> LossParts {
+        let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
+        let h = self.encoder.forward(
+            ctx,
+            &ctx.reshape(x, &[b * m, n]),
+            &ctx.reshape(y, &[b * m, n]),
+        );
+        let (ea, eb) = pair_views(ctx, &self.mu.forward(ctx, &h), b, m);
+        warmup_parts(ctx, &ea, &eb, y, self.cfg.v, None)
+    }
+
     /// The training loss of a batch x, y u32 [B, m, N] (BASELINES §3):
     /// `mean_{b,j} -l_j(c'_j) + beta * mean_{b,i} KL_i`, with samples
     /// `z_i = mu_i + exp(logvar_i / 2) eps_i` pooled leave-one-out into
-    /// `c_j`, and `c'_j` one ascent step from `c_j` when `latent_ascent`.
+    /// `c_j`, and `c'_j` one ascent step from `c_j` when `latent_ascent`;
+    /// plus `view_nce_weight` times the views' contrastive loss of the
+    /// latent means (0 in BASELINES).
     pub fn loss(&self, ctx: &Ctx, x: &Tensor, y: &Tensor, s: LossSettings) -> LossParts {
         let (b, m, n) = (x.dim(0), x.dim(1), x.dim(2));
         let (dz, rows) = (self.cfg.latent_dim, b * m);
@@ -140,10 +162,18 @@ impl Lpn {
             &ctx.sum_all(&kl_terms(ctx, &mu, &logvar)),
             1.0 / rows as f32,
         );
+        let mut loss = ctx.add(&recon, &ctx.scale(&kl, s.kl_beta));
+        let mut extra = vec![("kl", kl)];
+        if s.view_nce_weight != 0.0 {
+            let (ea, eb) = pair_views(ctx, &mu, b, m);
+            let nce = view_contrastive_loss(ctx, &ea, &eb, VIEW_CONTRAST_TEMPERATURE);
+            loss = ctx.add(&loss, &ctx.scale(&nce, s.view_nce_weight));
+            extra.push(("view_nce", nce));
+        }
         LossParts {
-            loss: ctx.add(&recon, &ctx.scale(&kl, s.kl_beta)),
+            loss,
             recon,
-            extra: vec![("kl", kl)],
+            extra,
             logits: None,
             pred: logits,
             targets: yf,

@@ -443,8 +443,8 @@ pub struct LossSettings {
     /// and its cap.
     pub view_mi_weight: f32,
     pub view_mi_cap: Option<f32>,
-    /// Weight of the views' contrastive loss (NLI, D-LPN; 0 in SPEC), and
-    /// whether it reads the views' token logits instead of their slot
+    /// Weight of the views' contrastive loss (every kind; 0 in SPEC and
+    /// BASELINES), and whether it reads the views' token logits instead of their slot
     /// embeddings.
     pub view_nce_weight: f32,
     pub view_nce_logits: bool,
@@ -773,6 +773,18 @@ pub fn encoder_warmup_loss(
     let views = views.expect("leave_one_out returns the views it is asked for");
     let (ea, eb) = &views.embeddings;
     warmup_parts(ctx, ea, eb, y, v, Some(logits))
+}
+
+/// Two views of each of `b` tasks from rows [B * m, W], one per pair (a
+/// baseline's pair tokens or latent means): the mean row of its first
+/// m / 2 pairs and of the rest, [B, W] each (what the views' contrastive
+/// loss compares, as NLI's pooled slot embeddings).
+pub(crate) fn pair_views(ctx: &Ctx, rows: &Tensor, b: usize, m: usize) -> (Tensor, Tensor) {
+    assert!(m >= 2, "two views need at least 2 pairs per task");
+    let per_task = ctx.reshape(rows, &[b, m, rows.numel() / (b * m)]);
+    let half = m / 2;
+    let pool = |lo: usize, len: usize| ctx.mean_axis(&ctx.slice(&per_task, 1, lo, len), 1);
+    (pool(0, half), pool(half, m - half))
 }
 
 /// The loss parts of an encoder warm-up step on targets y u32 [B, m, N]:
