@@ -79,8 +79,9 @@ pub struct SearchResult {
 }
 
 /// Slots per chunk: bounded by the adapter's largest binding (the widest
-/// per-sequence activation, the MLP's hidden layer or the packed QKV, must
-/// fit one buffer) and by the memory budget for the tape.
+/// activation of a sequence of [`ProgramModel::positions`], e.g. the MLP's
+/// hidden layer, the packed QKV or the attention scores, must fit one
+/// buffer) and by the memory budget for the tape.
 pub fn chunk_slots<M: ProgramModel>(
     ctx: &Ctx,
     model: &M,
@@ -89,7 +90,16 @@ pub fn chunk_slots<M: ProgramModel>(
     program_len: usize,
 ) -> usize {
     let c = model.config();
-    let widest = (c.mlp_mult * c.d).max(3 * c.d).max(c.codebook) * c.n * 4;
+    // The widest tensor of one sequence: per position an MLP's hidden
+    // layer, attention's q, k, v, the token logits, or a row of attention
+    // scores per head.
+    let l = model.positions(program_len);
+    let widest = (c.mlp_mult * c.d)
+        .max(3 * c.d)
+        .max(c.codebook)
+        .max(c.heads * l)
+        * l
+        * 4;
     let by_binding = ctx.gpu.limits().max_storage_buffer_binding_size as usize / widest.max(1);
     // About 12 D-wide and 3 MLP-wide f32 tensors per position per program
     // step stay on the tape for the backward pass (with margin: the count

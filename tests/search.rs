@@ -5,6 +5,7 @@
 mod common;
 use common::*;
 use nli_wgpu::model::config::preset;
+use nli_wgpu::model::dlpn::DLpn;
 use nli_wgpu::model::layers::RandomInit;
 use nli_wgpu::model::{ModelKind, Nli, SKIP};
 use nli_wgpu::search::{
@@ -78,6 +79,29 @@ fn four_thousand_starts_run_in_chunks_within_the_limits() {
     // Every buffer of a chunk stayed within the adapter's binding limit.
     let widest = (mc.mlp_mult * mc.d).max(3 * mc.d) * mc.n * 4 * per_chunk * 4;
     assert!(widest as u64 <= ctx.gpu.limits().max_storage_buffer_binding_size);
+}
+
+/// D-LPN's decoder runs over the program's slots and the inputs together
+/// (32 positions at the `cpu` size). With memory no object the binding
+/// limit sizes a chunk, and its widest buffers, the packed q, k, v and the
+/// attention scores, stay within it. Sized by the N inputs alone, prior
+/// search (8x gradient search's memory budget) overflowed lavapipe's 128
+/// MiB on 100 Shift-L tasks.
+#[test]
+fn d_lpn_chunks_fit_the_binding_limit() {
+    let ctx = ctx();
+    let (mut mc, _) = preset("cpu", 20, 10).unwrap();
+    mc.kind = ModelKind::DLpn;
+    let model = DLpn::build(&ctx, &mc, &mut RandomInit::new(4));
+    let pairs = 4;
+    let slots = chunk_slots(&ctx, &model, pairs, 1 << 20, mc.program_len);
+    let l = mc.program_len + mc.n;
+    let limit = ctx.gpu.limits().max_storage_buffer_binding_size;
+    for (what, width) in [("q, k, v", 3 * mc.d), ("scores", mc.heads * l)] {
+        let bytes = (slots * pairs * l * width * 4) as u64;
+        assert!(bytes <= limit, "{what}: {bytes} bytes > {limit}");
+    }
+    assert!(slots > 1, "{slots}");
 }
 
 /// The interpreter has no slot position: SKIP slots after a program leave

@@ -91,6 +91,11 @@ impl ProgramModel for DLpn {
         ctx.reshape(&ctx.softmax(&ctx.reshape(&logits, &[p * n, v])), &[p, n, v])
     }
 
+    /// The program's slots, then the inputs.
+    fn positions(&self, program_len: usize) -> usize {
+        program_len + self.cfg.n
+    }
+
     fn frozen(&self, ctx: &Ctx) -> DLpn {
         DLpn::build(ctx, &self.cfg, &mut detached_params(ctx, &self.params))
     }

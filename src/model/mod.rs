@@ -369,6 +369,15 @@ pub trait ProgramModel {
     where
         Self: Sized;
 
+    /// Positions of the sequence a program of `program_len` slots runs
+    /// over: NLI's interpreter reads the N inputs, one program step at a
+    /// time; D-LPN's decoder reads the slots and the inputs together.
+    /// Search sizes its chunks by it (each buffer within the GPU's binding
+    /// limit).
+    fn positions(&self, _program_len: usize) -> usize {
+        self.config().n
+    }
+
     fn pooled_embedding(&self, ctx: &Ctx, x: &Tensor, y: &Tensor) -> Tensor {
         self.inductor().pooled_embedding(ctx, x, y)
     }
