@@ -563,14 +563,14 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
     }
     // On Shift-P NLI's cpu preset adds an encoder warm-up ended by its loss
     // before SPEC's schedule, trains 3-slot programs and searches 12;
-    // D-LPN's adds a fixed warm-up (NLI's loss and schedule); not on the
-    // other suites. In-Context's adds a fixed warm-up and the contrastive
-    // loss on Shift-L and Shift-P; LPN's nothing. On Shift-L NLI's drops the
-    // contrastive loss.
+    // D-LPN's adds a fixed warm-up (NLI's loss and schedule) on Shift-L and
+    // Shift-P, not on Comp-I. In-Context's adds a fixed warm-up and the contrastive
+    // loss on Shift-L and Shift-P; LPN's the same on Shift-L. On Shift-L
+    // NLI's drops the contrastive loss.
     use nli_wgpu::model::config::{
-        CPU_IN_CONTEXT_ENCODER_WARMUP, CPU_PROB_FLOOR, CPU_SHIFT_P_ENCODER_WARMUP,
-        CPU_SHIFT_P_NLI_WARMUP_MAX, CPU_SHIFT_P_NLI_WARMUP_UNTIL, ModelConfig, TrainConfig,
-        suite_preset,
+        CPU_DLPN_ENCODER_WARMUP, CPU_IN_CONTEXT_ENCODER_WARMUP, CPU_LPN_ENCODER_WARMUP,
+        CPU_PROB_FLOOR, CPU_SHIFT_P_NLI_WARMUP_MAX, CPU_SHIFT_P_NLI_WARMUP_UNTIL, ModelConfig,
+        TrainConfig, suite_preset,
     };
     use nli_wgpu::tasks::Suite;
     for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
@@ -610,12 +610,19 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
                 continue;
             }
             assert_eq!(smc, mc);
-            if suite != Suite::CompI && kind == ModelKind::InContext {
+            let baseline_warmup = match (kind, suite) {
+                (ModelKind::InContext, Suite::ShiftL | Suite::ShiftP) => {
+                    Some(CPU_IN_CONTEXT_ENCODER_WARMUP)
+                }
+                (ModelKind::Lpn, Suite::ShiftL) => Some(CPU_LPN_ENCODER_WARMUP),
+                _ => None,
+            };
+            if let Some(warmup) = baseline_warmup {
                 assert_eq!(
                     (stc.encoder_warmup, stc.encoder_warmup_until),
-                    (CPU_IN_CONTEXT_ENCODER_WARMUP, None)
+                    (warmup, None)
                 );
-                assert_eq!(stc.steps, tc.steps + CPU_IN_CONTEXT_ENCODER_WARMUP);
+                assert_eq!(stc.steps, tc.steps + warmup);
                 assert_eq!(stc.view_nce_weight, 5.0);
                 assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
                 stc.validate().unwrap();
@@ -629,10 +636,10 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
                     },
                     tc
                 );
-            } else if suite == Suite::ShiftP && kind == ModelKind::DLpn {
-                assert_eq!(stc.encoder_warmup, CPU_SHIFT_P_ENCODER_WARMUP);
+            } else if suite != Suite::CompI && kind == ModelKind::DLpn {
+                assert_eq!(stc.encoder_warmup, CPU_DLPN_ENCODER_WARMUP);
                 assert_eq!(stc.encoder_warmup_until, None);
-                assert_eq!(stc.steps, tc.steps + CPU_SHIFT_P_ENCODER_WARMUP);
+                assert_eq!(stc.steps, tc.steps + CPU_DLPN_ENCODER_WARMUP);
                 assert_eq!(stc.main_phase(stc.steps), (tc.steps, tc.steps));
                 stc.validate().unwrap();
             } else if suite == Suite::ShiftL && kind == ModelKind::Nli {

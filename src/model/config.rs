@@ -521,10 +521,10 @@ pub fn preset_for(
     Ok((model, train))
 }
 
-/// Steps of encoder warm-up that D-LPN's `cpu` preset adds on Shift-P,
-/// before SPEC's 3600 (docs/experiments.md, runs 47 and 50: without them
-/// the encoder never tells the shifts apart).
-pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
+/// Steps of encoder warm-up that D-LPN's `cpu` preset adds on Shift-L and
+/// Shift-P, before SPEC's 3600 (docs/experiments.md, runs 50 and 63: ID
+/// 0.00 -> 0.54 on Shift-P, 0.22 -> 0.995 on Shift-L).
+pub const CPU_DLPN_ENCODER_WARMUP: usize = 1800;
 
 /// Steps of encoder warm-up that In-Context's `cpu` preset adds on Shift-L
 /// and Shift-P before SPEC's 3600, with the views' contrastive loss of its
@@ -532,6 +532,12 @@ pub const CPU_SHIFT_P_ENCODER_WARMUP: usize = 1800;
 /// ID 1.00 and 0.98, where without them the decoder learned shl_5 alone on
 /// Shift-L, 0.22, and nothing on Shift-P by step 3820).
 pub const CPU_IN_CONTEXT_ENCODER_WARMUP: usize = 1800;
+
+/// Steps of encoder warm-up that LPN's `cpu` preset adds on Shift-L before
+/// SPEC's 3600, with the views' contrastive loss of its latent means at
+/// [`CPU_VIEW_NCE_WEIGHT`] (docs/experiments.md, run 64: ID 1.00, where
+/// without them it stayed on the plateau of the averaged shift, 0.00).
+pub const CPU_LPN_ENCODER_WARMUP: usize = 1800;
 
 /// NLI's `cpu` preset on Shift-P: the most encoder warm-up steps, added to
 /// SPEC's 3600 ...
@@ -547,22 +553,26 @@ pub const CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN: usize = 12;
 /// compares with its threshold (single steps scatter by about 0.2).
 pub const ENCODER_WARMUP_WINDOW: usize = 100;
 
-/// [`preset_for`] for training on `suite`. The `cpu` preset on Shift-P
-/// adds an encoder warm-up, added to the run's steps so that SPEC's
-/// schedule follows it whole: D-LPN [`CPU_SHIFT_P_ENCODER_WARMUP`] steps;
-/// NLI up to [`CPU_SHIFT_P_NLI_WARMUP_MAX`] steps, ended by the contrastive
-/// loss ([`CPU_SHIFT_P_NLI_WARMUP_UNTIL`]), and NLI trains programs of 3
-/// slots there and searches 12 (a token per shift on all three seeds
-/// tried, OOD 0.93 / 0.99 / 0.95 with the search, where the 12-slot recipe
-/// wrote a token per shift on 1 of 3: docs/experiments.md, runs 56-60).
-/// Shift-L and Comp-I learn without a warm-up, and their shipped models
-/// were trained without it. In-Context's `cpu` preset on Shift-L and
-/// Shift-P adds [`CPU_IN_CONTEXT_ENCODER_WARMUP`] steps of warm-up of its
-/// pair encoder and the views' contrastive loss. NLI's `cpu` preset on
-/// Shift-L drops the views' contrastive loss and keeps the floor alone: Shift-L learns without the loss, and
-/// with it the gradient search solves fewer OOD tasks (docs/experiments.md,
-/// run 51 against runs 41 and 49: 1.00 against 0.92-0.93). D-LPN keeps it
-/// on every suite.
+/// [`preset_for`] for training on `suite`: what each kind's `cpu` preset
+/// adds per suite. Every warm-up is added to the run's steps, so that
+/// SPEC's schedule follows it whole.
+/// - NLI on Shift-P: an encoder warm-up of up to
+///   [`CPU_SHIFT_P_NLI_WARMUP_MAX`] steps, ended by the contrastive loss
+///   ([`CPU_SHIFT_P_NLI_WARMUP_UNTIL`]), programs of 3 slots in training
+///   and 12 in search (a token per shift on all three seeds tried, OOD
+///   0.93 / 0.99 / 0.95 with the search, where the 12-slot recipe wrote a
+///   token per shift on 1 of 3: docs/experiments.md, runs 56-60). On
+///   Shift-L no contrastive loss, the floor alone: Shift-L learns without
+///   it, and with it the gradient search solves fewer OOD tasks (run 51
+///   against runs 41 and 49: 1.00 against 0.92-0.93). Comp-I and Shift-L
+///   learn without a warm-up, and their shipped models were trained
+///   without it.
+/// - D-LPN on Shift-L and Shift-P: [`CPU_DLPN_ENCODER_WARMUP`] steps of
+///   warm-up (it keeps the contrastive loss on every suite).
+/// - In-Context on Shift-L and Shift-P: [`CPU_IN_CONTEXT_ENCODER_WARMUP`]
+///   steps of warm-up of its pair encoder and the views' contrastive loss.
+/// - LPN on Shift-L: [`CPU_LPN_ENCODER_WARMUP`] steps of warm-up of its
+///   encoder and the views' contrastive loss of its latent means.
 pub fn suite_preset(
     name: &str,
     kind: ModelKind,
@@ -572,24 +582,18 @@ pub fn suite_preset(
 ) -> Result<(ModelConfig, TrainConfig)> {
     use crate::tasks::Suite;
     let (mut model, mut train) = preset_for(name, kind, n, v)?;
-    if name == "cpu" && suite == Suite::ShiftP {
-        match kind {
-            ModelKind::Nli => {
-                train.encoder_warmup = CPU_SHIFT_P_NLI_WARMUP_MAX;
-                train.encoder_warmup_until = Some(CPU_SHIFT_P_NLI_WARMUP_UNTIL);
-                train.steps += CPU_SHIFT_P_NLI_WARMUP_MAX;
-                model.program_len = CPU_SHIFT_P_NLI_PROGRAM_LEN;
-                model.search_program_len = Some(CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN);
-            }
-            // D-LPN trains with NLI's loss and schedule (BASELINES §4), so
-            // with a warm-up too (docs/experiments.md, run 50: ID 0.00 ->
-            // 0.54).
-            ModelKind::DLpn => {
-                train.encoder_warmup = CPU_SHIFT_P_ENCODER_WARMUP;
-                train.steps += CPU_SHIFT_P_ENCODER_WARMUP;
-            }
-            _ => {}
-        }
+    if name == "cpu" && suite == Suite::ShiftP && kind == ModelKind::Nli {
+        train.encoder_warmup = CPU_SHIFT_P_NLI_WARMUP_MAX;
+        train.encoder_warmup_until = Some(CPU_SHIFT_P_NLI_WARMUP_UNTIL);
+        train.steps += CPU_SHIFT_P_NLI_WARMUP_MAX;
+        model.program_len = CPU_SHIFT_P_NLI_PROGRAM_LEN;
+        model.search_program_len = Some(CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN);
+    }
+    // D-LPN trains with NLI's loss and schedule (BASELINES §4), with a
+    // fixed warm-up on both shift suites (runs 50 and 63).
+    if name == "cpu" && kind == ModelKind::DLpn && suite != Suite::CompI {
+        train.encoder_warmup = CPU_DLPN_ENCODER_WARMUP;
+        train.steps += CPU_DLPN_ENCODER_WARMUP;
     }
     // In-Context's pair encoder: a warm-up and the contrastive loss on the
     // two shift suites. Comp-I's programs it tells apart without them (0.98
@@ -597,6 +601,12 @@ pub fn suite_preset(
     if name == "cpu" && kind == ModelKind::InContext && suite != Suite::CompI {
         train.encoder_warmup = CPU_IN_CONTEXT_ENCODER_WARMUP;
         train.steps += CPU_IN_CONTEXT_ENCODER_WARMUP;
+        train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
+    }
+    // LPN's encoder: the same on Shift-L (measured there only).
+    if name == "cpu" && kind == ModelKind::Lpn && suite == Suite::ShiftL {
+        train.encoder_warmup = CPU_LPN_ENCODER_WARMUP;
+        train.steps += CPU_LPN_ENCODER_WARMUP;
         train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
     }
     if name == "cpu" && kind == ModelKind::Nli && suite == Suite::ShiftL {
