@@ -589,25 +589,26 @@ pub fn suite_preset(
         model.program_len = CPU_SHIFT_P_NLI_PROGRAM_LEN;
         model.search_program_len = Some(CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN);
     }
-    // D-LPN trains with NLI's loss and schedule (BASELINES §4), with a
-    // fixed warm-up on both shift suites (runs 50 and 63).
-    if name == "cpu" && kind == ModelKind::DLpn && suite != Suite::CompI {
-        train.encoder_warmup = CPU_DLPN_ENCODER_WARMUP;
-        train.steps += CPU_DLPN_ENCODER_WARMUP;
-    }
-    // In-Context's pair encoder: a warm-up and the contrastive loss on the
-    // two shift suites. Comp-I's programs it tells apart without them (0.98
-    // ID), and its shipped model was trained without.
-    if name == "cpu" && kind == ModelKind::InContext && suite != Suite::CompI {
-        train.encoder_warmup = CPU_IN_CONTEXT_ENCODER_WARMUP;
-        train.steps += CPU_IN_CONTEXT_ENCODER_WARMUP;
-        train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
-    }
-    // LPN's encoder: the same on Shift-L (measured there only).
-    if name == "cpu" && kind == ModelKind::Lpn && suite == Suite::ShiftL {
-        train.encoder_warmup = CPU_LPN_ENCODER_WARMUP;
-        train.steps += CPU_LPN_ENCODER_WARMUP;
-        train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
+    // The baselines' fixed warm-ups on the shift suites, and whether the
+    // contrastive loss comes with them. D-LPN trains with NLI's loss and
+    // schedule (BASELINES §4), which has the loss on every suite (runs 50
+    // and 63). In-Context tells Comp-I's programs apart without them (0.98
+    // ID), and its shipped model was trained without; LPN is measured on
+    // Shift-L only (run 64).
+    let fixed_warmup = match (kind, suite) {
+        (ModelKind::DLpn, Suite::ShiftL | Suite::ShiftP) => Some((CPU_DLPN_ENCODER_WARMUP, false)),
+        (ModelKind::InContext, Suite::ShiftL | Suite::ShiftP) => {
+            Some((CPU_IN_CONTEXT_ENCODER_WARMUP, true))
+        }
+        (ModelKind::Lpn, Suite::ShiftL) => Some((CPU_LPN_ENCODER_WARMUP, true)),
+        _ => None,
+    };
+    if let (Some((warmup, with_nce)), "cpu") = (fixed_warmup, name) {
+        train.encoder_warmup = warmup;
+        train.steps += warmup;
+        if with_nce {
+            train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
+        }
     }
     if name == "cpu" && kind == ModelKind::Nli && suite == Suite::ShiftL {
         train.view_nce_weight = 0.0;

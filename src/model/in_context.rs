@@ -6,10 +6,7 @@
 use super::config::ModelConfig;
 use super::decoder::{Decoder, PairEncoder, leave_one_out_rows, sequence_nll};
 use super::layers::{Builder, InitKind, Linear, ParamSource};
-use super::{
-    LossParts, VIEW_CONTRAST_TEMPERATURE, detached_params, pair_views, view_contrastive_loss,
-    warmup_parts,
-};
+use super::{LossParts, add_view_nce, detached_params, pair_views, warmup_parts};
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
 
@@ -169,10 +166,8 @@ impl InContext {
         let (mut loss, mut extra) = (recon.clone(), Vec::new());
         if view_nce_weight != 0.0 {
             let all = |v: &[Tensor]| ctx.concat(&v.iter().collect::<Vec<_>>(), 0);
-            let nce =
-                view_contrastive_loss(ctx, &all(&view_a), &all(&view_b), VIEW_CONTRAST_TEMPERATURE);
-            loss = ctx.add(&loss, &ctx.scale(&nce, view_nce_weight));
-            extra.push(("view_nce", nce));
+            let views = (&all(&view_a), &all(&view_b));
+            add_view_nce(ctx, &mut loss, &mut extra, views, view_nce_weight);
         }
         let pred_refs: Vec<&Tensor> = preds.iter().collect();
         let target_refs: Vec<&Tensor> = targets.iter().collect();

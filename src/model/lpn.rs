@@ -13,8 +13,7 @@ use super::config::ModelConfig;
 use super::decoder::{Decoder, PairEncoder, sequence_nll};
 use super::layers::{Builder, Linear, ParamSource, standard_normal};
 use super::{
-    LossParts, LossSettings, StepNoise, VIEW_CONTRAST_TEMPERATURE, detached_params, pair_views,
-    view_contrastive_loss, warmup_parts,
+    LossParts, LossSettings, StepNoise, add_view_nce, detached_params, pair_views, warmup_parts,
 };
 use crate::ctx::Ctx;
 use crate::tensor::Tensor;
@@ -166,9 +165,7 @@ impl Lpn {
         let mut extra = vec![("kl", kl)];
         if s.view_nce_weight != 0.0 {
             let (ea, eb) = pair_views(ctx, &mu, b, m);
-            let nce = view_contrastive_loss(ctx, &ea, &eb, VIEW_CONTRAST_TEMPERATURE);
-            loss = ctx.add(&loss, &ctx.scale(&nce, s.view_nce_weight));
-            extra.push(("view_nce", nce));
+            add_view_nce(ctx, &mut loss, &mut extra, (&ea, &eb), s.view_nce_weight);
         }
         LossParts {
             loss,

@@ -347,6 +347,20 @@ pub fn view_contrastive_loss(ctx: &Ctx, ea: &Tensor, eb: &Tensor, temperature: f
     ctx.mean_all(&ctx.cross_entropy(&logits, &ctx.indices(&own, &[b])))
 }
 
+/// Adds `weight` times the views' contrastive loss of `ea`, `eb` to `loss`,
+/// logged as `view_nce` in `extra` (every kind's training loss).
+pub(crate) fn add_view_nce(
+    ctx: &Ctx,
+    loss: &mut Tensor,
+    extra: &mut Vec<(&'static str, Tensor)>,
+    (ea, eb): (&Tensor, &Tensor),
+    weight: f32,
+) {
+    let nce = view_contrastive_loss(ctx, ea, eb, VIEW_CONTRAST_TEMPERATURE);
+    *loss = ctx.add(loss, &ctx.scale(&nce, weight));
+    extra.push(("view_nce", nce));
+}
+
 /// A model that writes token programs with an inductor and runs them on
 /// inputs: what test-time program search needs (NLI and D-LPN).
 pub trait ProgramModel {
@@ -860,9 +874,7 @@ pub(crate) fn program_loss(
         } else {
             &v.embeddings
         };
-        let nce = view_contrastive_loss(ctx, a, b, VIEW_CONTRAST_TEMPERATURE);
-        loss = ctx.add(&loss, &ctx.scale(&nce, s.view_nce_weight));
-        extra.push(("view_nce", nce));
+        add_view_nce(ctx, &mut loss, &mut extra, (a, b), s.view_nce_weight);
     }
     if let Some((la, lb)) = views
         .and_then(|v| v.logits)
