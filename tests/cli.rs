@@ -339,11 +339,11 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
 fn table_puts_each_report_row_in_its_cell() {
     let dir = tmp("table");
     std::fs::create_dir_all(&dir).unwrap();
-    let report = |model: Option<&str>, suite: &str, rows: &[(&str, &str, f64)]| {
+    let report_of = |model: Option<&str>, suite: &str, tasks: u64, rows: &[(&str, &str, f64)]| {
         let mut r = serde_json::json!({
             "suite": suite,
             "rows": rows.iter().map(|(m, s, a)| serde_json::json!({
-                "method": m, "split": s, "accuracy": a, "tasks": 200, "seconds": 12.0
+                "method": m, "split": s, "accuracy": a, "tasks": tasks, "seconds": 12.0
             })).collect::<Vec<_>>(),
         });
         if let Some(m) = model {
@@ -351,7 +351,12 @@ fn table_puts_each_report_row_in_its_cell() {
         }
         r.to_string()
     };
-    // An NLI report from before model kinds existed, and an LPN one.
+    let report = |model: Option<&str>, suite: &str, rows: &[(&str, &str, f64)]| {
+        report_of(model, suite, 200, rows)
+    };
+    // An NLI report from before model kinds existed, and two LPN ones: the
+    // second, a search report, also measured its 40 tasks without search,
+    // which must not replace the 200-task cell.
     std::fs::write(
         dir.join("nli.json"),
         report(None, "shift-l", &[("GradientSearch", "ood", 0.985)]),
@@ -369,10 +374,21 @@ fn table_puts_each_report_row_in_its_cell() {
         ),
     )
     .unwrap();
+    std::fs::write(
+        dir.join("lpn-search.json"),
+        report_of(
+            Some("lpn"),
+            "comp-i",
+            40,
+            &[("NoSearch", "id", 0.5), ("GradientSearch", "id", 0.9)],
+        ),
+    )
+    .unwrap();
     let out = nli()
         .arg("table")
         .arg(dir.join("nli.json"))
         .arg(dir.join("lpn.json"))
+        .arg(dir.join("lpn-search.json"))
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);
@@ -392,6 +408,10 @@ fn table_puts_each_report_row_in_its_cell() {
     assert_eq!(nli_row[2], "- (1.00)");
     let lpn = row("LPN");
     assert!(lpn[6].starts_with("**0.97** (1.00)"), "{lpn:?}");
+    assert!(lpn[6].contains("200 tasks"), "{lpn:?}");
+    let lpn_gradient = row("LPN gradient search");
+    assert!(lpn_gradient[6].starts_with("**0.90**"), "{lpn_gradient:?}");
+    assert!(lpn_gradient[6].contains("40 tasks"), "{lpn_gradient:?}");
     let lpn100 = row("LPN gradient search (1 x 100)");
     assert!(lpn100[7].starts_with("**0.20**"), "{lpn100:?}");
     // A report of an unknown model kind is an error that names it.
