@@ -521,9 +521,8 @@ pub fn preset_for(
     Ok((model, train))
 }
 
-/// Steps of encoder warm-up that D-LPN's `cpu` preset adds on Shift-L and
-/// Shift-P, before SPEC's 3600 (docs/experiments.md, runs 50 and 63: ID
-/// 0.00 -> 0.54 on Shift-P, 0.22 -> 0.995 on Shift-L).
+/// Steps of encoder warm-up that D-LPN's `cpu` preset adds on Shift-L,
+/// before SPEC's 3600 (docs/experiments.md, run 63: ID 0.22 -> 0.995).
 pub const CPU_DLPN_ENCODER_WARMUP: usize = 1800;
 
 /// Steps of encoder warm-up that In-Context's `cpu` preset adds on Shift-L
@@ -533,46 +532,119 @@ pub const CPU_DLPN_ENCODER_WARMUP: usize = 1800;
 /// Shift-L, 0.22, and nothing on Shift-P by step 3820).
 pub const CPU_IN_CONTEXT_ENCODER_WARMUP: usize = 1800;
 
-/// Steps of encoder warm-up that LPN's `cpu` preset adds on Shift-L before
-/// SPEC's 3600, with the views' contrastive loss of its latent means at
-/// [`CPU_VIEW_NCE_WEIGHT`] (docs/experiments.md, run 64: ID 1.00, where
-/// without them it stayed on the plateau of the averaged shift, 0.00).
+/// Steps of encoder warm-up that LPN's `cpu` preset adds on every suite
+/// before SPEC's 3600, with the views' contrastive loss of its latent means
+/// at [`CPU_VIEW_NCE_WEIGHT`] (docs/experiments.md, runs 64 and 66-67: ID
+/// 1.00 on Shift-L, Shift-P and Comp-I, where without them it stayed on the
+/// plateau of the averaged shift on Shift-L, 0.00, and reached 0.315 on
+/// Shift-P and 0.70 on Comp-I).
 pub const CPU_LPN_ENCODER_WARMUP: usize = 1800;
 
-/// NLI's `cpu` preset on Shift-P: the most encoder warm-up steps, added to
-/// SPEC's 3600 ...
-pub const CPU_SHIFT_P_NLI_WARMUP_MAX: usize = 3600;
+/// Steps that LPN's `cpu` preset adds after SPEC's 3600 on Shift-P: it
+/// leaves the plateau later there (run 66, three seeds: validation 0.45,
+/// 0.57 and 0.07 at SPEC's last step; 1.00, 0.99 and 0.86 at the best
+/// checkpoint of the longer run).
+pub const CPU_LPN_SHIFT_P_EXTRA_STEPS: usize = 1800;
+
+/// The `cpu` preset's recipe on Shift-P for NLI and D-LPN (which trains
+/// with NLI's loss and schedule, BASELINES §4): the most encoder warm-up
+/// steps, added to SPEC's 3600 ...
+pub const CPU_SHIFT_P_WARMUP_MAX: usize = 3600;
 /// ... ended once the views' mean contrastive loss is below this ...
-pub const CPU_SHIFT_P_NLI_WARMUP_UNTIL: f32 = 2.4;
-/// ... training programs of this many slots ...
-pub const CPU_SHIFT_P_NLI_PROGRAM_LEN: usize = 3;
-/// ... and searching programs of SPEC's 12 slots at test time.
+pub const CPU_SHIFT_P_WARMUP_UNTIL: f32 = 2.4;
+/// ... and training programs of this many slots ...
+pub const CPU_SHIFT_P_PROGRAM_LEN: usize = 3;
+/// ... which NLI searches as programs of SPEC's 12 slots at test time.
 pub const CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN: usize = 12;
 
 /// Warm-up steps whose mean contrastive loss [`TrainConfig::encoder_warmup_until`]
 /// compares with its threshold (single steps scatter by about 0.2).
 pub const ENCODER_WARMUP_WINDOW: usize = 100;
 
-/// [`preset_for`] for training on `suite`: what each kind's `cpu` preset
-/// adds per suite. Every warm-up is added to the run's steps, so that
-/// SPEC's schedule follows it whole.
-/// - NLI on Shift-P: an encoder warm-up of up to
-///   [`CPU_SHIFT_P_NLI_WARMUP_MAX`] steps, ended by the contrastive loss
-///   ([`CPU_SHIFT_P_NLI_WARMUP_UNTIL`]), programs of 3 slots in training
-///   and 12 in search (a token per shift on all three seeds tried, OOD
-///   0.93 / 0.99 / 0.95 with the search, where the 12-slot recipe wrote a
-///   token per shift on 1 of 3: docs/experiments.md, runs 56-60). On
-///   Shift-L no contrastive loss, the floor alone: Shift-L learns without
-///   it, and with it the gradient search solves fewer OOD tasks (run 51
-///   against runs 41 and 49: 1.00 against 0.92-0.93). Comp-I and Shift-L
-///   learn without a warm-up, and their shipped models were trained
-///   without it.
-/// - D-LPN on Shift-L and Shift-P: [`CPU_DLPN_ENCODER_WARMUP`] steps of
-///   warm-up (it keeps the contrastive loss on every suite).
+/// What a kind's `cpu` preset adds on one suite ([`cpu_suite_levers`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SuiteLevers {
+    /// Encoder warm-up steps (the most, when `warmup_until` ends it),
+    /// added to the run's steps so that SPEC's schedule follows it whole.
+    pub warmup: usize,
+    /// The warm-up's end by its loss ([`TrainConfig::encoder_warmup_until`]).
+    pub warmup_until: Option<f32>,
+    /// The views' contrastive loss at [`CPU_VIEW_NCE_WEIGHT`] (`Some(true)`),
+    /// off (`Some(false)`), or as [`preset_for`] has it for the kind.
+    pub view_nce: Option<bool>,
+    /// Steps added after SPEC's, at the end of the run.
+    pub extra_steps: usize,
+    /// Slots of the programs trained.
+    pub program_len: Option<usize>,
+    /// Slots of the programs searched at test time.
+    pub search_program_len: Option<usize>,
+}
+
+/// The `cpu` preset's levers per model kind and suite, one row each where
+/// it differs from [`preset_for`]:
+/// - NLI on Shift-P: an encoder warm-up of up to [`CPU_SHIFT_P_WARMUP_MAX`]
+///   steps ended by the contrastive loss ([`CPU_SHIFT_P_WARMUP_UNTIL`]),
+///   programs of 3 slots in training and 12 in search (a token per shift
+///   on all three seeds tried, OOD 0.93 / 0.99 / 0.95 with the search,
+///   where the 12-slot recipe wrote a token per shift on 1 of 3:
+///   docs/experiments.md, runs 56-60). On Shift-L no contrastive loss, the
+///   floor alone: Shift-L learns without it, and with it the gradient
+///   search solves fewer OOD tasks (run 51 against runs 41 and 49: 1.00
+///   against 0.92-0.93). Comp-I learns without a warm-up.
+/// - D-LPN on Shift-P: NLI's recipe there (run 68: ID 1.00, 0.90 and 0.99
+///   on three seeds, where an 1800-step warm-up of 12-slot programs gave
+///   0.54, run 50); on Shift-L [`CPU_DLPN_ENCODER_WARMUP`] steps of
+///   warm-up (run 63). It keeps the contrastive loss on every suite.
 /// - In-Context on Shift-L and Shift-P: [`CPU_IN_CONTEXT_ENCODER_WARMUP`]
 ///   steps of warm-up of its pair encoder and the views' contrastive loss.
-/// - LPN on Shift-L: [`CPU_LPN_ENCODER_WARMUP`] steps of warm-up of its
-///   encoder and the views' contrastive loss of its latent means.
+///   It tells Comp-I's programs apart without them (0.98 ID; 1.00 with
+///   them, run 69), and its shipped model was trained without.
+/// - LPN on every suite: [`CPU_LPN_ENCODER_WARMUP`] steps of warm-up of its
+///   encoder and the views' contrastive loss of its latent means, and on
+///   Shift-P [`CPU_LPN_SHIFT_P_EXTRA_STEPS`] more steps.
+pub fn cpu_suite_levers(kind: ModelKind, suite: crate::tasks::Suite) -> SuiteLevers {
+    use crate::tasks::Suite;
+    let shift_p = SuiteLevers {
+        warmup: CPU_SHIFT_P_WARMUP_MAX,
+        warmup_until: Some(CPU_SHIFT_P_WARMUP_UNTIL),
+        program_len: Some(CPU_SHIFT_P_PROGRAM_LEN),
+        ..SuiteLevers::default()
+    };
+    let lpn = SuiteLevers {
+        warmup: CPU_LPN_ENCODER_WARMUP,
+        view_nce: Some(true),
+        ..SuiteLevers::default()
+    };
+    match (kind, suite) {
+        (ModelKind::Nli, Suite::ShiftL) => SuiteLevers {
+            view_nce: Some(false),
+            ..SuiteLevers::default()
+        },
+        (ModelKind::Nli, Suite::ShiftP) => SuiteLevers {
+            search_program_len: Some(CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN),
+            ..shift_p
+        },
+        (ModelKind::DLpn, Suite::ShiftP) => shift_p,
+        (ModelKind::DLpn, Suite::ShiftL) => SuiteLevers {
+            warmup: CPU_DLPN_ENCODER_WARMUP,
+            ..SuiteLevers::default()
+        },
+        (ModelKind::InContext, Suite::ShiftL | Suite::ShiftP) => SuiteLevers {
+            warmup: CPU_IN_CONTEXT_ENCODER_WARMUP,
+            view_nce: Some(true),
+            ..SuiteLevers::default()
+        },
+        (ModelKind::Lpn, Suite::ShiftP) => SuiteLevers {
+            extra_steps: CPU_LPN_SHIFT_P_EXTRA_STEPS,
+            ..lpn
+        },
+        (ModelKind::Lpn, _) => lpn,
+        _ => SuiteLevers::default(),
+    }
+}
+
+/// [`preset_for`] for training on `suite`: with the `cpu` preset, plus
+/// [`cpu_suite_levers`] for the kind and suite.
 pub fn suite_preset(
     name: &str,
     kind: ModelKind,
@@ -580,38 +652,24 @@ pub fn suite_preset(
     n: usize,
     v: usize,
 ) -> Result<(ModelConfig, TrainConfig)> {
-    use crate::tasks::Suite;
     let (mut model, mut train) = preset_for(name, kind, n, v)?;
-    if name == "cpu" && suite == Suite::ShiftP && kind == ModelKind::Nli {
-        train.encoder_warmup = CPU_SHIFT_P_NLI_WARMUP_MAX;
-        train.encoder_warmup_until = Some(CPU_SHIFT_P_NLI_WARMUP_UNTIL);
-        train.steps += CPU_SHIFT_P_NLI_WARMUP_MAX;
-        model.program_len = CPU_SHIFT_P_NLI_PROGRAM_LEN;
-        model.search_program_len = Some(CPU_SHIFT_P_NLI_SEARCH_PROGRAM_LEN);
+    if name != "cpu" {
+        return Ok((model, train));
     }
-    // The baselines' fixed warm-ups on the shift suites, and whether the
-    // contrastive loss comes with them. D-LPN trains with NLI's loss and
-    // schedule (BASELINES §4), which has the loss on every suite (runs 50
-    // and 63). In-Context tells Comp-I's programs apart without them (0.98
-    // ID), and its shipped model was trained without; LPN is measured on
-    // Shift-L only (run 64).
-    let fixed_warmup = match (kind, suite) {
-        (ModelKind::DLpn, Suite::ShiftL | Suite::ShiftP) => Some((CPU_DLPN_ENCODER_WARMUP, false)),
-        (ModelKind::InContext, Suite::ShiftL | Suite::ShiftP) => {
-            Some((CPU_IN_CONTEXT_ENCODER_WARMUP, true))
-        }
-        (ModelKind::Lpn, Suite::ShiftL) => Some((CPU_LPN_ENCODER_WARMUP, true)),
-        _ => None,
-    };
-    if let (Some((warmup, with_nce)), "cpu") = (fixed_warmup, name) {
-        train.encoder_warmup = warmup;
-        train.steps += warmup;
-        if with_nce {
-            train.view_nce_weight = CPU_VIEW_NCE_WEIGHT;
-        }
+    let levers = cpu_suite_levers(kind, suite);
+    train.encoder_warmup = levers.warmup;
+    train.encoder_warmup_until = levers.warmup_until;
+    train.steps += levers.warmup + levers.extra_steps;
+    match levers.view_nce {
+        Some(true) => train.view_nce_weight = CPU_VIEW_NCE_WEIGHT,
+        Some(false) => train.view_nce_weight = 0.0,
+        None => {}
     }
-    if name == "cpu" && kind == ModelKind::Nli && suite == Suite::ShiftL {
-        train.view_nce_weight = 0.0;
+    if let Some(t) = levers.program_len {
+        model.program_len = t;
+    }
+    if levers.search_program_len.is_some() {
+        model.search_program_len = levers.search_program_len;
     }
     Ok((model, train))
 }
