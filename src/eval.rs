@@ -132,6 +132,56 @@ pub fn accuracy_by_program(
     by
 }
 
+/// Mean over tasks of the fraction of query output positions predicted
+/// right (a partial credit beside [`accuracy`]'s exact match).
+pub fn position_accuracy(tasks: &[Task], predictions: &[Vec<u32>]) -> f32 {
+    if tasks.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = tasks
+        .iter()
+        .zip(predictions)
+        .map(|(t, p)| match &t.query.y {
+            Some(y) if !y.is_empty() => {
+                y.iter().zip(p).filter(|(a, b)| a == b).count() as f64 / y.len() as f64
+            }
+            _ => 0.0,
+        })
+        .sum();
+    (sum / tasks.len() as f64) as f32
+}
+
+/// The wrong answers that are a known program's output on the query: per
+/// hidden program (`?` where unnamed), how many wrong predictions equal
+/// the output of each of `known` (the first that does, by name), and how
+/// many equal none of them (`other`). With the suite's training programs
+/// as `known`, it tells a model that ran a program it learned on an
+/// out-of-distribution task from one that wrote something new.
+pub fn wrong_answers_as(
+    tasks: &[Task],
+    predictions: &[Vec<u32>],
+    known: &[crate::tasks::Program],
+    v: usize,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>> {
+    let mut by: std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>> =
+        Default::default();
+    for (t, p) in tasks.iter().zip(predictions) {
+        let Some(y) = &t.query.y else { continue };
+        if y == p {
+            continue;
+        }
+        let as_known = known
+            .iter()
+            .find(|k| k.apply(&t.query.x, v) == *p)
+            .map_or_else(|| "other".to_string(), |k| k.name());
+        *by.entry(t.program.clone().unwrap_or_else(|| "?".into()))
+            .or_default()
+            .entry(as_known)
+            .or_default() += 1;
+    }
+    by
+}
+
 /// The ways of answering a task that `eval` compares. Which apply depends
 /// on the model kind ([`Method::for_kind`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -287,6 +337,26 @@ pub struct EvalRow {
     /// Right and total tasks per hidden program ([`accuracy_by_program`]).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub by_program: std::collections::BTreeMap<String, [usize; 2]>,
+    /// Query output positions right, mean over tasks ([`position_accuracy`]).
+    pub position_accuracy: f32,
+    /// Wrong answers that are a training program's output, per hidden
+    /// program ([`wrong_answers_as`]).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub wrong_as: std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>>,
+}
+
+impl EvalRow {
+    /// The wrong answers of [`EvalRow::wrong_as`] added up over hidden
+    /// programs: by training program, and `other`.
+    pub fn wrong_as_totals(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut totals = std::collections::BTreeMap::new();
+        for cell in self.wrong_as.values() {
+            for (k, n) in cell {
+                *totals.entry(k.clone()).or_default() += n;
+            }
+        }
+        totals
+    }
 }
 
 #[derive(Clone, Debug, serde::Serialize)]

@@ -221,6 +221,24 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
             (sum(0) as f64 / 3.0 - acc).abs() < 1e-6,
             "{cells:?} vs {acc}"
         );
+        // Partial credit is at least the exact match's, and every wrong
+        // answer is named: a training program (Shift-L's shl_1..5) or other.
+        let pos = row["position_accuracy"].as_f64().unwrap();
+        assert!((acc - 1e-6..=1.0).contains(&pos), "{pos} vs {acc}");
+        let wrong = row["wrong_as"].as_object().cloned().unwrap_or_default();
+        let named: u64 = wrong
+            .values()
+            .flat_map(|c| c.as_object().unwrap().iter())
+            .map(|(k, n)| {
+                assert!(
+                    k == "other"
+                        || ["shl_1", "shl_2", "shl_3", "shl_4", "shl_5"].contains(&k.as_str()),
+                    "{k}"
+                );
+                n.as_u64().unwrap()
+            })
+            .sum();
+        assert_eq!(named, 3 - sum(0), "{wrong:?}");
     }
     assert!(
         text(&out).1.contains("by program: shl_"),

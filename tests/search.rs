@@ -224,3 +224,51 @@ fn only_nli_searches_another_program_length() {
         assert_eq!(mc.validate().is_ok(), ok, "{kind:?} {len}");
     }
 }
+
+/// What `eval` reports beside exact match, on hand-made predictions: the
+/// mean fraction of output positions right, and each wrong answer named by
+/// the training program whose output it equals (or `other`). One right
+/// answer, one that is the inner primitive's output, one off by a value.
+#[test]
+fn wrong_answers_are_named_by_the_training_program_they_equal() {
+    use nli_wgpu::eval::{accuracy, position_accuracy, wrong_answers_as};
+    use nli_wgpu::tasks::{Program, Query, Task};
+    let v = 10;
+    let x: Vec<u32> = (0..20).map(|i| (i * 7 % 10) as u32).collect();
+    let prog = |s: &str| s.parse::<Program>().unwrap();
+    let task = |p: &str| Task {
+        program: Some(p.into()),
+        spec: Vec::new(),
+        query: Query {
+            x: x.clone(),
+            y: Some(prog(p).apply(&x, v)),
+        },
+    };
+    let tasks = [task("inc(rev)"), task("inc(rev)"), task("neg(swp)")];
+    let known: Vec<Program> = ["shl_1", "rev", "swp", "inc", "neg"]
+        .into_iter()
+        .map(prog)
+        .collect();
+    let as_rev = prog("rev").apply(&x, v);
+    let mut off_by_one = prog("neg(swp)").apply(&x, v);
+    off_by_one[0] = (off_by_one[0] + 1) % v as u32;
+    assert!(known.iter().all(|k| k.apply(&x, v) != off_by_one));
+    let preds = vec![tasks[0].query.y.clone().unwrap(), as_rev, off_by_one];
+    assert!((accuracy(&tasks, &preds) - 1.0 / 3.0).abs() < 1e-6);
+    // inc changes every value, so rev's output has no position of
+    // inc(rev)'s: (1 + 0 + 19/20) / 3.
+    let pos = position_accuracy(&tasks, &preds);
+    assert!((pos - 0.65).abs() < 1e-6, "{pos}");
+    let wrong = wrong_answers_as(&tasks, &preds, &known, v);
+    let flat: Vec<(String, String, usize)> = wrong
+        .iter()
+        .flat_map(|(p, cell)| cell.iter().map(move |(k, n)| (p.clone(), k.clone(), *n)))
+        .collect();
+    assert_eq!(
+        flat,
+        [
+            ("inc(rev)".to_string(), "rev".to_string(), 1),
+            ("neg(swp)".to_string(), "other".to_string(), 1)
+        ]
+    );
+}

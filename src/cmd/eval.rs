@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use nli_wgpu::Ctx;
 use nli_wgpu::eval::{
-    EvalReport, EvalRow, Method, SweepPoint, SweepReport, accuracy, accuracy_by_program, predict,
+    EvalReport, EvalRow, Method, SweepPoint, SweepReport, accuracy, accuracy_by_program,
+    position_accuracy, predict, wrong_answers_as,
 };
 use nli_wgpu::tasks::{Split, test_set};
 
@@ -168,6 +169,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         search: args.search.config(&m.run.model),
         rows: Vec::new(),
     };
+    // The programs the model was trained on, to name the wrong answers
+    // that are one of their outputs.
+    let known = m
+        .suite
+        .programs(Split::Id, &m.suite_cfg)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for &split in &splits {
         let tasks = m.test_tasks(split, args.tasks)?;
         for &method in &methods {
@@ -181,10 +188,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 tasks: tasks.len(),
                 seconds,
                 by_program: accuracy_by_program(&tasks, &preds),
+                position_accuracy: position_accuracy(&tasks, &preds),
+                wrong_as: wrong_answers_as(&tasks, &preds, &known, m.suite_cfg.v),
             };
             eprintln!(
-                "{} {}: accuracy {:.3} ({:.1} s)",
-                row.label, row.split, row.accuracy, row.seconds
+                "{} {}: accuracy {:.3}, positions {:.3} ({:.1} s)",
+                row.label, row.split, row.accuracy, row.position_accuracy, row.seconds
             );
             let cells: Vec<String> = row
                 .by_program
@@ -192,6 +201,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 .map(|(p, [right, all])| format!("{p} {right}/{all}"))
                 .collect();
             eprintln!("  by program: {}", cells.join(", "));
+            let wrong = row.wrong_as_totals();
+            if !wrong.is_empty() {
+                let cells: Vec<String> = wrong.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                eprintln!(
+                    "  wrong answers that are a training program's output: {}",
+                    cells.join(", ")
+                );
+            }
             report.rows.push(row);
             // Each finished row is on disk at once: a long evaluation that
             // stops early keeps what it measured.
