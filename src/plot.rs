@@ -23,9 +23,10 @@ use crate::error::{Error, Result};
 use crate::eval::Method;
 use crate::model::ModelKind;
 
-/// Series colours, in order (the first eight of a common qualitative
-/// palette; no grey, so anti-aliased black text never produces one).
-pub const PALETTE: [RGBColor; 8] = [
+/// Series colours, in order (a common qualitative palette's first eight,
+/// then olive, navy and two light tints; no grey, so anti-aliased black
+/// text never produces one).
+pub const PALETTE: [RGBColor; 12] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -34,6 +35,10 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(0, 0, 128),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
 ];
 
 /// A figure that can be drawn on any plotters backend.
@@ -41,7 +46,7 @@ pub trait Figure {
     /// Pixel size of the whole figure.
     fn size(&self) -> (u32, u32);
     /// Names of the series drawn, in colour order (series `i` uses
-    /// `PALETTE[i % 8]`).
+    /// `PALETTE[i % 12]`).
     fn series(&self) -> Vec<String>;
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult;
 }
@@ -442,6 +447,17 @@ pub struct AccuracyBars {
 impl AccuracyBars {
     /// From parsed `eval` reports (the JSON `eval` writes).
     pub fn from_reports(reports: &[serde_json::Value]) -> Result<AccuracyBars> {
+        Self::from_reports_of_splits(reports, &[])
+    }
+
+    /// [`AccuracyBars::from_reports`] with only the rows of `splits` ("id",
+    /// "ood"; all when empty). Where reports measured the same method on
+    /// the same suite and split, the one over the most tasks stands (the
+    /// last of those), as in [`crate::eval::table1`].
+    pub fn from_reports_of_splits(
+        reports: &[serde_json::Value],
+        splits: &[String],
+    ) -> Result<AccuracyBars> {
         let mut groups: Vec<String> = Vec::new();
         let mut methods: Vec<String> = Vec::new();
         let mut cells: Vec<(usize, usize, f64, usize)> = Vec::new();
@@ -470,16 +486,51 @@ impl AccuracyBars {
                     return Err(bad("a row lacks a known method, split or accuracy"));
                 };
                 let tasks = row.get("tasks").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+                if !splits.is_empty() && !splits.iter().any(|s| s == split) {
+                    continue;
+                }
                 let g = format!("{suite} {}", split.to_uppercase());
                 let gi = index_of(&mut groups, g);
                 let mi = index_of(&mut methods, m.label(kind));
                 cells.push((gi, mi, acc, tasks));
             }
         }
+        // Groups in Table 1's order of suites, ID before OOD; methods in
+        // its order of rows; others after them, as first seen.
+        let group_key = |g: &String| {
+            let suite = crate::eval::TABLE1_SUITES
+                .iter()
+                .position(|s| g.starts_with(&format!("{s} ")))
+                .unwrap_or(usize::MAX);
+            (suite, g.ends_with(" OOD"))
+        };
+        let method_key = |m: &String| {
+            crate::eval::PAPER_TABLE1
+                .iter()
+                .position(|(label, _)| label == m)
+                .unwrap_or(usize::MAX)
+        };
+        let mut group_order: Vec<usize> = (0..groups.len()).collect();
+        group_order.sort_by_key(|&i| group_key(&groups[i]));
+        let mut method_order: Vec<usize> = (0..methods.len()).collect();
+        method_order.sort_by_key(|&i| method_key(&methods[i]));
+        let rank = |order: &[usize]| {
+            let mut r = vec![0; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                r[old] = new;
+            }
+            r
+        };
+        let (group_rank, method_rank) = (rank(&group_order), rank(&method_order));
         let mut values = vec![vec![None; methods.len()]; groups.len()];
         for (g, m, a, n) in cells {
-            values[g][m] = Some((a, n));
+            let cell = &mut values[group_rank[g]][method_rank[m]];
+            if cell.is_none_or(|(_, old)| n >= old) {
+                *cell = Some((a, n));
+            }
         }
+        let groups = group_order.iter().map(|&i| groups[i].clone()).collect();
+        let methods = method_order.iter().map(|&i| methods[i].clone()).collect();
         Ok(AccuracyBars {
             title: "accuracy (exact match of the query output)".into(),
             groups,
@@ -501,7 +552,13 @@ fn index_of(list: &mut Vec<String>, item: String) -> usize {
 
 impl Figure for AccuracyBars {
     fn size(&self) -> (u32, u32) {
-        ((220 * self.groups.len() as u32).clamp(640, 1600), 480)
+        // Room for each bar's value label.
+        let g = self.groups.len() as u32;
+        let bars = g * self.methods.len() as u32;
+        (
+            (220 * g).max(36 * bars).clamp(440, 1600) + BAR_LEGEND_WIDTH,
+            480,
+        )
     }
 
     fn series(&self) -> Vec<String> {
@@ -509,8 +566,11 @@ impl Figure for AccuracyBars {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult {
+        // The legend has a column of its own, so it never covers a bar.
+        let (w, _) = root.dim_in_pixel();
+        let (plot, side) = root.split_horizontally(w.saturating_sub(BAR_LEGEND_WIDTH));
         let g = self.groups.len().max(1) as f64;
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .caption(&self.title, ("sans-serif", 20))
             .x_label_area_size(36)
@@ -577,9 +637,24 @@ impl Figure for AccuracyBars {
                 }))
                 .map_err(draw_err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
+        let font =
+            TextStyle::from(("sans-serif", 13).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+        for (mi, name) in self.methods.iter().enumerate() {
+            let y = 56 + 20 * mi as i32;
+            side.draw(&Rectangle::new(
+                [(8, y - 6), (22, y + 6)],
+                color(mi).filled(),
+            ))
+            .map_err(draw_err)?;
+            side.draw(&Text::new(name.as_str(), (30, y), font.clone()))
+                .map_err(draw_err)?;
+        }
+        Ok(())
     }
 }
+
+/// Pixels of the column beside the accuracy bars that holds their legend.
+const BAR_LEGEND_WIDTH: u32 = 220;
 
 // ---------------------------------------------------------------------------
 // Accuracy against search compute

@@ -260,6 +260,49 @@ fn eval_bars_have_one_series_per_method() {
     assert_eq!(fig.methods, ["NLI (no search)", "NLI gradient search"]);
     assert_eq!(fig.values[1][1], Some((0.985, 200)));
     assert_eq!(fig.values[0][1], None);
+    // `--splits ood` keeps the OOD groups; of two reports of the same
+    // cell the one over more tasks stands, whichever comes first.
+    let mut fewer = eval_report("shift-l", &[("GradientSearch", "ood", 0.5)]);
+    fewer["rows"][0]["tasks"] = serde_json::json!(40);
+    let c = dir.join("c.json");
+    std::fs::write(&c, fewer.to_string()).unwrap();
+    let stem = dir.join("ood");
+    run_ok(
+        nli()
+            .args(["plot", "--splits", "ood", "--eval"])
+            .arg(&a)
+            .arg(&b)
+            .arg(&c)
+            .arg("--out")
+            .arg(&stem),
+    );
+    assert_series(&stem, 3);
+    let read = |f: &Path| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+    let fig =
+        AccuracyBars::from_reports_of_splits(&[read(&a), read(&c)], &["ood".to_string()]).unwrap();
+    assert_eq!(fig.groups, ["shift-l OOD"]);
+    assert_eq!(fig.values[0][1], Some((0.985, 200)));
+    // In Table 1's order (ID before OOD, its rows' order), whatever the
+    // reports' order.
+    let fig = AccuracyBars::from_reports_of_splits(&[read(&c), read(&b), read(&a)], &[]).unwrap();
+    assert_eq!(
+        fig.groups,
+        ["shift-l ID", "shift-l OOD", "comp-i ID", "comp-i OOD"]
+    );
+    assert_eq!(
+        fig.methods,
+        ["NLI (no search)", "NLI prior search", "NLI gradient search"]
+    );
+    assert_eq!(fig.values[1][2], Some((0.985, 200)));
+    assert_eq!(fig.values[3][1], Some((0.1, 200)));
+    // A split that is not one is refused by name.
+    let out = nli()
+        .args(["plot", "--splits", "test", "--eval"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("test"));
 }
 
 #[test]

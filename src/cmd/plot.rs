@@ -14,6 +14,9 @@ pub struct PlotArgs {
     /// Accuracy bars of one or more eval reports [writes beside the first: NAME.svg and .png]
     #[arg(long, value_name = "FILE", num_args = 1..)]
     pub eval: Vec<PathBuf>,
+    /// With --eval: only these splits (id, ood) [default: both]
+    #[arg(long, value_delimiter = ',', requires = "eval")]
+    pub splits: Vec<String>,
     /// Accuracy against search compute from a sweep report (eval --sweep-starts/--sweep-steps)
     #[arg(long, value_name = "FILE")]
     pub scaling: Option<PathBuf>,
@@ -37,7 +40,12 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
             .iter()
             .map(|f| read_json(f))
             .collect::<Result<Vec<_>, _>>()?;
-        let fig = AccuracyBars::from_reports(&reports)?;
+        for s in &args.splits {
+            if s != "id" && s != "ood" {
+                anyhow::bail!("--splits: unknown split `{s}` (expected id or ood)");
+            }
+        }
+        let fig = AccuracyBars::from_reports_of_splits(&reports, &args.splits)?;
         let stem = args
             .out
             .clone()
