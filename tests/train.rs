@@ -587,8 +587,9 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
                 (1800, None, 5.0, 5400, 12, None)
             }
             (ModelKind::InContext, Suite::CompI) => (0, None, 0.0, 3600, 12, None),
-            // Run 66: 1800 steps more than SPEC's after the warm-up.
-            (ModelKind::Lpn, Suite::ShiftP) => (1800, None, 5.0, 7200, 12, None),
+            // Run 66: 3600 steps more than SPEC's after the warm-up (the
+            // third seed's best at step 8600).
+            (ModelKind::Lpn, Suite::ShiftP) => (1800, None, 5.0, 9000, 12, None),
             // Runs 64 and 67.
             (ModelKind::Lpn, Suite::ShiftL | Suite::CompI) => (1800, None, 5.0, 5400, 12, None),
         }

@@ -22,7 +22,7 @@ pub struct TrainArgs {
     /// Model kind: nli, or a baseline of the paper's Table 1: in-context, lpn, d-lpn [default: nli]
     #[arg(long)]
     pub model: Option<String>,
-    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --prob-floor 1e-4, on shift-p and comp-i --view-nce-weight 5, and on shift-p --program-len 3 --search-program-len 12 --encoder-warmup 3600 --encoder-warmup-until 2.4 before SPEC's 3600 steps; D-LPN's takes the contrastive loss on every suite, an 1800-step warm-up on shift-l and NLI's shift-p recipe (--program-len 3 --encoder-warmup 3600 --encoder-warmup-until 2.4) on shift-p; In-Context's the contrastive loss and an 1800-step warm-up on shift-l and shift-p; LPN's the same on every suite, and 1800 more steps on shift-p)
+    /// tiny, cpu or gpu (SPEC sizes; NLI's cpu adds --prob-floor 1e-4, on shift-p and comp-i --view-nce-weight 5, and on shift-p --program-len 3 --search-program-len 12 --encoder-warmup 3600 --encoder-warmup-until 2.4 before SPEC's 3600 steps; D-LPN's takes the contrastive loss on every suite, an 1800-step warm-up on shift-l and NLI's shift-p recipe (--program-len 3 --encoder-warmup 3600 --encoder-warmup-until 2.4) on shift-p; In-Context's the contrastive loss and an 1800-step warm-up on shift-l and shift-p; LPN's the same on every suite, and 3600 more steps on shift-p)
     #[arg(long, default_value = "cpu")]
     pub preset: String,
     /// JSON file with any part of the run config, e.g. {"train": {"steps": 500}}
