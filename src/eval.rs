@@ -156,7 +156,9 @@ pub fn position_accuracy(tasks: &[Task], predictions: &[Vec<u32>]) -> f32 {
 /// the output of each of `known` (the first that does, by name), and how
 /// many equal none of them (`other`). With the suite's training programs
 /// as `known`, it tells a model that ran a program it learned on an
-/// out-of-distribution task from one that wrote something new.
+/// out-of-distribution task from one that wrote something new. Tasks
+/// without an expected output (task files may leave it out) are not
+/// counted.
 pub fn wrong_answers_as(
     tasks: &[Task],
     predictions: &[Vec<u32>],

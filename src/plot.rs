@@ -496,7 +496,8 @@ impl AccuracyBars {
             }
         }
         // Groups in Table 1's order of suites, ID before OOD; methods in
-        // its order of rows; others after them, as first seen.
+        // its order of rows; others after them (other suites' groups in
+        // the order first seen, ID before OOD; other methods as first seen).
         let group_key = |g: &String| {
             let suite = crate::eval::TABLE1_SUITES
                 .iter()
@@ -552,11 +553,12 @@ fn index_of(list: &mut Vec<String>, item: String) -> usize {
 
 impl Figure for AccuracyBars {
     fn size(&self) -> (u32, u32) {
-        // Room for each bar's value label.
+        // Room for each bar's value label (36 px; the whole of Table 1,
+        // 6 groups of 11 methods, is 2376 px wide).
         let g = self.groups.len() as u32;
         let bars = g * self.methods.len() as u32;
         (
-            (220 * g).max(36 * bars).clamp(440, 1600) + BAR_LEGEND_WIDTH,
+            (220 * g).max(36 * bars).clamp(440, 2400) + BAR_LEGEND_WIDTH,
             480,
         )
     }
@@ -575,7 +577,7 @@ impl Figure for AccuracyBars {
             .caption(&self.title, ("sans-serif", 20))
             .x_label_area_size(36)
             .y_label_area_size(48)
-            // Headroom above 1.0 for the values and the legend.
+            // Headroom above 1.0 for the values.
             .build_cartesian_2d(-0.5..g - 0.5, 0.0..1.32)
             .map_err(draw_err)?;
         let groups = self.groups.clone();
@@ -606,7 +608,7 @@ impl Figure for AccuracyBars {
             .map_err(draw_err)?;
         let nm = self.methods.len().max(1) as f64;
         let width = 0.8 / nm;
-        for (mi, name) in self.methods.iter().enumerate() {
+        for mi in 0..self.methods.len() {
             let col = color(mi);
             let bars: Vec<(f64, f64)> = self
                 .values
@@ -622,9 +624,7 @@ impl Figure for AccuracyBars {
                         col.filled(),
                     )
                 }))
-                .map_err(draw_err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], col.filled()));
+                .map_err(draw_err)?;
             chart
                 .draw_series(bars.iter().map(|&(gi, a)| {
                     let style = TextStyle::from(("sans-serif", 13).into_font())

@@ -239,7 +239,17 @@ fn eval_writes_a_figure_and_sweeps_search_budgets() {
             })
             .sum();
         assert_eq!(named, 3 - sum(0), "{wrong:?}");
+        if named > 0 {
+            assert!(
+                text(&out)
+                    .1
+                    .contains("wrong answers that are a training program's output: "),
+                "{}",
+                text(&out).1
+            );
+        }
     }
+    assert!(text(&out).1.contains(", positions "), "{}", text(&out).1);
     assert!(
         text(&out).1.contains("by program: shl_"),
         "{}",
@@ -372,7 +382,8 @@ fn table_puts_each_report_row_in_its_cell() {
     let report = |model: Option<&str>, suite: &str, rows: &[(&str, &str, f64)]| {
         report_of(model, suite, 200, rows)
     };
-    // An NLI report from before model kinds existed, and two LPN ones: the
+    // An NLI report from before model kinds existed, a later one of the
+    // same cell over as many tasks (it stands), and two LPN ones: the
     // second, a search report, also measured its 40 tasks without search,
     // which must not replace the 200-task cell.
     std::fs::write(
@@ -393,6 +404,11 @@ fn table_puts_each_report_row_in_its_cell() {
     )
     .unwrap();
     std::fs::write(
+        dir.join("nli-again.json"),
+        report(None, "shift-l", &[("GradientSearch", "ood", 0.99)]),
+    )
+    .unwrap();
+    std::fs::write(
         dir.join("lpn-search.json"),
         report_of(
             Some("lpn"),
@@ -405,6 +421,7 @@ fn table_puts_each_report_row_in_its_cell() {
     let out = nli()
         .arg("table")
         .arg(dir.join("nli.json"))
+        .arg(dir.join("nli-again.json"))
         .arg(dir.join("lpn.json"))
         .arg(dir.join("lpn-search.json"))
         .output()
@@ -422,7 +439,7 @@ fn table_puts_each_report_row_in_its_cell() {
     };
     // Columns: "", label, L ID, L OOD, P ID, P OOD, C ID, C OOD.
     let nli_row = row("NLI gradient search");
-    assert!(nli_row[3].starts_with("**0.985** (0.99)"), "{nli_row:?}");
+    assert!(nli_row[3].starts_with("**0.99** (0.99)"), "{nli_row:?}");
     assert_eq!(nli_row[2], "- (1.00)");
     let lpn = row("LPN");
     assert!(lpn[6].starts_with("**0.97** (1.00)"), "{lpn:?}");

@@ -295,7 +295,24 @@ fn eval_bars_have_one_series_per_method() {
     );
     assert_eq!(fig.values[1][2], Some((0.985, 200)));
     assert_eq!(fig.values[3][1], Some((0.1, 200)));
-    // A split that is not one is refused by name.
+    // A split that is not one is refused by name, and a filter that leaves
+    // nothing to draw is an error, not an empty figure.
+    let id_only = dir.join("id-only.json");
+    std::fs::write(
+        &id_only,
+        eval_report("shift-l", &[("NoSearch", "id", 1.0)]).to_string(),
+    )
+    .unwrap();
+    let out = nli()
+        .args(["plot", "--splits", "OOD", "--eval"])
+        .arg(&id_only)
+        .arg("--out")
+        .arg(dir.join("none"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to draw"));
+    assert!(!dir.join("none.svg").exists());
     let out = nli()
         .args(["plot", "--splits", "test", "--eval"])
         .arg(&a)

@@ -661,6 +661,23 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
             );
         }
     }
+    // tiny and gpu take no suite's levers, for any kind.
+    for name in ["tiny", "gpu"] {
+        for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
+            for kind in [
+                ModelKind::Nli,
+                ModelKind::DLpn,
+                ModelKind::InContext,
+                ModelKind::Lpn,
+            ] {
+                assert_eq!(
+                    suite_preset(name, kind, suite, 20, 10).unwrap(),
+                    preset_for(name, kind, 20, 10).unwrap(),
+                    "{name} {kind:?} {suite:?}"
+                );
+            }
+        }
+    }
     // tiny and gpu stay SPEC's for NLI.
     for name in ["tiny", "gpu"] {
         assert_eq!(

@@ -169,12 +169,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         search: args.search.config(&m.run.model),
         rows: Vec::new(),
     };
-    // The programs the model was trained on, to name the wrong answers
-    // that are one of their outputs.
-    let known = m
-        .suite
-        .programs(Split::Id, &m.suite_cfg)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The programs the model was trained on (the suite's ID programs, or
+    // the run's `programs`), to name the wrong answers that are one of
+    // their outputs.
+    let known =
+        nli_wgpu::train::training_programs(m.suite, &m.suite_cfg, m.run.train.programs.as_deref())?;
     for &split in &splits {
         let tasks = m.test_tasks(split, args.tasks)?;
         for &method in &methods {

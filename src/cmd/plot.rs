@@ -35,17 +35,28 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
         let stem = args.out.clone().unwrap_or_else(|| file.with_extension(""));
         save_both(&fig, &stem)?
     } else {
+        // A split that is not one fails before any file is read.
+        let splits = args
+            .splits
+            .iter()
+            .map(|s| {
+                s.parse::<nli_wgpu::tasks::Split>()
+                    .map(|s| s.name().to_string())
+                    .map_err(|e| anyhow::anyhow!("--splits: {e}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let reports = args
             .eval
             .iter()
             .map(|f| read_json(f))
             .collect::<Result<Vec<_>, _>>()?;
-        for s in &args.splits {
-            if s != "id" && s != "ood" {
-                anyhow::bail!("--splits: unknown split `{s}` (expected id or ood)");
-            }
+        let fig = AccuracyBars::from_reports_of_splits(&reports, &splits)?;
+        if fig.groups.is_empty() {
+            anyhow::bail!(
+                "no rows of split {} in these reports: nothing to draw",
+                splits.join(" or ")
+            );
         }
-        let fig = AccuracyBars::from_reports_of_splits(&reports, &args.splits)?;
         let stem = args
             .out
             .clone()

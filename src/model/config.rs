@@ -574,7 +574,8 @@ pub struct SuiteLevers {
     /// The views' contrastive loss at [`CPU_VIEW_NCE_WEIGHT`] (`Some(true)`),
     /// off (`Some(false)`), or as [`preset_for`] has it for the kind.
     pub view_nce: Option<bool>,
-    /// Steps added after SPEC's, at the end of the run.
+    /// Steps added to the run after the warm-up: the main phase, and any
+    /// schedule over it (NLI's and D-LPN's temperatures), gets longer.
     pub extra_steps: usize,
     /// Slots of the programs trained.
     pub program_len: Option<usize>,
@@ -593,8 +594,8 @@ pub struct SuiteLevers {
 ///   floor alone: Shift-L learns without it, and with it the gradient
 ///   search solves fewer OOD tasks (run 51 against runs 41 and 49: 1.00
 ///   against 0.92-0.93). Comp-I learns without a warm-up.
-/// - D-LPN on Shift-P: NLI's recipe there (run 68: ID 1.00, 0.90 and 0.99
-///   on three seeds, where an 1800-step warm-up of 12-slot programs gave
+/// - D-LPN on Shift-P: NLI's recipe there (run 68: ID 0.995, 0.90 and
+///   0.985 on three seeds, where an 1800-step warm-up of 12-slot programs gave
 ///   0.54, run 50); on Shift-L [`CPU_DLPN_ENCODER_WARMUP`] steps of
 ///   warm-up (run 63). It keeps the contrastive loss on every suite.
 /// - In-Context on Shift-L and Shift-P: [`CPU_IN_CONTEXT_ENCODER_WARMUP`]
@@ -718,8 +719,9 @@ impl TrainConfig {
         }
         if self.encoder_warmup > 0 && self.encoder_warmup >= self.steps {
             return bad(format!(
-                "encoder_warmup={} must be below steps={}: the warm-up trains the inductor \
-                 alone, and the run needs steps after it to train the rest",
+                "encoder_warmup={} must be below steps={}: the warm-up trains the encoder \
+                 alone, and the run needs steps after it to train the rest (the cpu preset \
+                 adds a warm-up on some suites: pass --encoder-warmup 0, or more --steps)",
                 self.encoder_warmup, self.steps
             ));
         }
