@@ -470,16 +470,27 @@ pub const PAPER_TABLE1: &[(&str, [(f32, f32); 3])] = &[
 /// The suites of Table 1, in its column order.
 pub const TABLE1_SUITES: [&str; 3] = ["shift-l", "shift-p", "comp-i"];
 
-/// Table 1 of this project as Markdown, from `eval` reports (parsed JSON;
-/// reports written before model kinds existed count as NLI): one row per
-/// model and method in the paper's order, ID / OOD per suite with the
-/// paper's figures beside ours, and the tasks and wall time of each cell.
-/// Cells no report measured stay empty; of reports that measured the same
-/// cell, the one over the most tasks stands (the last of those).
-pub fn table1(reports: &[serde_json::Value]) -> Result<String> {
-    // (label, suite, split) -> (accuracy, tasks, seconds)
-    let mut cells: std::collections::HashMap<(String, String, String), (f64, u64, f64)> =
-        Default::default();
+/// One cell of `eval` reports: a method, by its row label in the paper's
+/// table, on one split of a suite.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportCell {
+    pub label: String,
+    pub suite: String,
+    pub split: String,
+    /// NaN where the row gives none.
+    pub accuracy: f64,
+    pub tasks: u64,
+    pub seconds: f64,
+}
+
+/// The cells of `eval` reports (parsed JSON; reports written before model
+/// kinds existed count as NLI), in the order first measured. Where reports
+/// measured the same cell, the one over the most tasks stands (the last of
+/// those): a search report also measures its first tasks without search,
+/// which must not replace a longer measurement of that cell.
+pub fn report_cells(reports: &[serde_json::Value]) -> Result<Vec<ReportCell>> {
+    let mut cells: Vec<ReportCell> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String, String), usize> = Default::default();
     for (i, r) in reports.iter().enumerate() {
         let bad = |w: &str| Error::Config(format!("eval report {}: {w}", i + 1));
         let suite = r["suite"].as_str().ok_or_else(|| bad("no suite"))?;
@@ -487,23 +498,52 @@ pub fn table1(reports: &[serde_json::Value]) -> Result<String> {
             Some(k) => k.parse()?,
             None => ModelKind::Nli,
         };
-        for row in r["rows"].as_array().ok_or_else(|| bad("no rows"))? {
+        let rows = r["rows"]
+            .as_array()
+            .ok_or_else(|| bad("no rows (is it an eval report?)"))?;
+        for row in rows {
             let method: Method = serde_json::from_value(row["method"].clone())
-                .map_err(|e| bad(&format!("method: {e}")))?;
-            let split = row["split"].as_str().ok_or_else(|| bad("no split"))?;
-            let cell = (
-                row["accuracy"].as_f64().unwrap_or(f64::NAN),
-                row["tasks"].as_u64().unwrap_or(0),
-                row["seconds"].as_f64().unwrap_or(f64::NAN),
-            );
-            // A search report also measures its first tasks without search:
-            // the report over more tasks stands, the later one among equals.
-            let key = (method.label(kind), suite.to_string(), split.to_string());
-            if cells.get(&key).is_none_or(|old| cell.1 >= old.1) {
-                cells.insert(key, cell);
+                .map_err(|e| bad(&format!("a row's method: {e}")))?;
+            let split = row["split"]
+                .as_str()
+                .ok_or_else(|| bad("a row lacks a split"))?;
+            let cell = ReportCell {
+                label: method.label(kind),
+                suite: suite.to_string(),
+                split: split.to_string(),
+                accuracy: row["accuracy"].as_f64().unwrap_or(f64::NAN),
+                tasks: row["tasks"].as_u64().unwrap_or(0),
+                seconds: row["seconds"].as_f64().unwrap_or(f64::NAN),
+            };
+            let key = (cell.label.clone(), cell.suite.clone(), cell.split.clone());
+            match index.get(&key) {
+                Some(&at) if cell.tasks >= cells[at].tasks => cells[at] = cell,
+                Some(_) => {}
+                None => {
+                    index.insert(key, cells.len());
+                    cells.push(cell);
+                }
             }
         }
     }
+    Ok(cells)
+}
+
+/// Table 1 of this project as Markdown, from `eval` reports
+/// ([`report_cells`]): one row per model and method in the paper's order,
+/// ID / OOD per suite with the paper's figures beside ours, and the tasks
+/// and wall time of each cell. Cells no report measured stay empty.
+pub fn table1(reports: &[serde_json::Value]) -> Result<String> {
+    let cells: std::collections::HashMap<(String, String, String), (f64, u64, f64)> =
+        report_cells(reports)?
+            .into_iter()
+            .map(|c| {
+                (
+                    (c.label, c.suite, c.split),
+                    (c.accuracy, c.tasks, c.seconds),
+                )
+            })
+            .collect();
     let mut s = String::from("| method |");
     for suite in TABLE1_SUITES {
         s.push_str(&format!(" {suite} ID | {suite} OOD |"));

@@ -20,8 +20,6 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
-use crate::eval::Method;
-use crate::model::ModelKind;
 
 /// Series colours, in order (a common qualitative palette's first eight,
 /// then olive, navy and two light tints; no grey, so anti-aliased black
@@ -451,9 +449,9 @@ impl AccuracyBars {
     }
 
     /// [`AccuracyBars::from_reports`] with only the rows of `splits` ("id",
-    /// "ood"; all when empty). Where reports measured the same method on
-    /// the same suite and split, the one over the most tasks stands (the
-    /// last of those), as in [`crate::eval::table1`].
+    /// "ood"; all when empty), one bar per cell of
+    /// [`crate::eval::report_cells`] (of reports that measured the same
+    /// cell, the one over the most tasks).
     pub fn from_reports_of_splits(
         reports: &[serde_json::Value],
         splits: &[String],
@@ -461,39 +459,22 @@ impl AccuracyBars {
         let mut groups: Vec<String> = Vec::new();
         let mut methods: Vec<String> = Vec::new();
         let mut cells: Vec<(usize, usize, f64, usize)> = Vec::new();
-        for (ri, r) in reports.iter().enumerate() {
-            let bad = |what: &str| Error::Config(format!("eval report {}: {what}", ri + 1));
-            let suite = r
-                .get("suite")
-                .and_then(|s| s.as_str())
-                .ok_or_else(|| bad("no suite"))?;
-            let rows = r
-                .get("rows")
-                .and_then(|s| s.as_array())
-                .ok_or_else(|| bad("no rows (is it an eval report?)"))?;
-            // Reports from before model kinds existed are NLI's.
-            let kind: ModelKind = match r.get("model").and_then(|m| m.as_str()) {
-                Some(k) => k.parse()?,
-                None => ModelKind::Nli,
-            };
-            for row in rows {
-                let (Some(m), Some(split), Some(acc)) = (
-                    row.get("method")
-                        .and_then(|v| serde_json::from_value::<Method>(v.clone()).ok()),
-                    row.get("split").and_then(|v| v.as_str()),
-                    row.get("accuracy").and_then(|v| v.as_f64()),
-                ) else {
-                    return Err(bad("a row lacks a known method, split or accuracy"));
-                };
-                let tasks = row.get("tasks").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
-                if !splits.is_empty() && !splits.iter().any(|s| s == split) {
-                    continue;
-                }
-                let g = format!("{suite} {}", split.to_uppercase());
-                let gi = index_of(&mut groups, g);
-                let mi = index_of(&mut methods, m.label(kind));
-                cells.push((gi, mi, acc, tasks));
+        for c in crate::eval::report_cells(reports)? {
+            if c.accuracy.is_nan() {
+                return Err(Error::Config(format!(
+                    "eval report: the row of {} on {} {} lacks an accuracy",
+                    c.label, c.suite, c.split
+                )));
             }
+            if !splits.is_empty() && !splits.contains(&c.split) {
+                continue;
+            }
+            let gi = index_of(
+                &mut groups,
+                format!("{} {}", c.suite, c.split.to_uppercase()),
+            );
+            let mi = index_of(&mut methods, c.label);
+            cells.push((gi, mi, c.accuracy, c.tasks as usize));
         }
         // Groups in Table 1's order of suites, ID before OOD; methods in
         // its order of rows; others after them (other suites' groups in
@@ -525,10 +506,7 @@ impl AccuracyBars {
         let (group_rank, method_rank) = (rank(&group_order), rank(&method_order));
         let mut values = vec![vec![None; methods.len()]; groups.len()];
         for (g, m, a, n) in cells {
-            let cell = &mut values[group_rank[g]][method_rank[m]];
-            if cell.is_none_or(|(_, old)| n >= old) {
-                *cell = Some((a, n));
-            }
+            values[group_rank[g]][method_rank[m]] = Some((a, n));
         }
         let groups = group_order.iter().map(|&i| groups[i].clone()).collect();
         let methods = method_order.iter().map(|&i| methods[i].clone()).collect();

@@ -567,7 +567,7 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
     // warm-up (the most steps, and the loss that ends it), the contrastive
     // loss's weight, the run's steps, and the slots trained and searched.
     use nli_wgpu::model::config::{ModelConfig, TrainConfig, suite_preset};
-    use nli_wgpu::tasks::Suite;
+    use nli_wgpu::tasks::{ALL_SUITES, Suite};
     type Levers = (usize, Option<f32>, f32, usize, usize, Option<usize>);
     let expected = |kind: ModelKind, suite: Suite| -> Levers {
         match (kind, suite) {
@@ -594,13 +594,14 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
             (ModelKind::Lpn, Suite::ShiftL | Suite::CompI) => (1800, None, 5.0, 5400, 12, None),
         }
     };
-    for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
-        for kind in [
-            ModelKind::Nli,
-            ModelKind::DLpn,
-            ModelKind::InContext,
-            ModelKind::Lpn,
-        ] {
+    let kinds = [
+        ModelKind::Nli,
+        ModelKind::DLpn,
+        ModelKind::InContext,
+        ModelKind::Lpn,
+    ];
+    for suite in ALL_SUITES {
+        for kind in kinds {
             let (smc, stc) = suite_preset("cpu", kind, suite, 20, 10).unwrap();
             let (mc, tc) = preset_for("cpu", kind, 20, 10).unwrap();
             smc.validate().unwrap();
@@ -663,13 +664,8 @@ fn nli_cpu_preset_carries_the_settings_that_learn_and_the_others_do_not() {
     }
     // tiny and gpu take no suite's levers, for any kind.
     for name in ["tiny", "gpu"] {
-        for suite in [Suite::ShiftL, Suite::ShiftP, Suite::CompI] {
-            for kind in [
-                ModelKind::Nli,
-                ModelKind::DLpn,
-                ModelKind::InContext,
-                ModelKind::Lpn,
-            ] {
+        for suite in ALL_SUITES {
+            for kind in kinds {
                 assert_eq!(
                     suite_preset(name, kind, suite, 20, 10).unwrap(),
                     preset_for(name, kind, 20, 10).unwrap(),
